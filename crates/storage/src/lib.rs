@@ -1,1 +1,71 @@
-//! placeholder
+//! Blob storage behind one small async trait, [`BlobStore`], keyed by relative paths.
+//!
+//! This crate owns where bytes live. It knows nothing of portals, rows or HTTP. Local disk is
+//! [`LocalStore`]; object stores (S3, WebDAV through OpenDAL) implement the same trait later, and
+//! retries, encryption or metrics are decorators of it.
+//!
+//! The contract every implementation keeps: a `put` is atomic. Until it returns `Ok` nothing is
+//! visible under the key; after it returns, the whole object is durable. A failed or cancelled
+//! `put` leaves nothing behind (a local temporary file is removed; a multipart upload is
+//! aborted). This is what lets the metadata store write a row that points at a blob only after
+//! the blob exists.
+
+mod key;
+mod local;
+
+pub use key::{BlobKey, InvalidKey};
+pub use local::LocalStore;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use std::io;
+use std::ops::Range;
+use std::pin::Pin;
+
+/// A stream of bytes in, or out of, a store.
+pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// Errors of a [`BlobStore`].
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("blob `{0}` not found")]
+    NotFound(String),
+    /// The input stream failed; its error is passed through (a size limit, a client that went
+    /// away). Nothing was stored.
+    #[error("reading the data for blob `{key}` failed: {source}")]
+    Input { key: String, source: io::Error },
+    #[error("storage i/o on `{key}` failed: {source}")]
+    Io { key: String, source: io::Error },
+}
+
+/// One small async trait for blobs.
+#[async_trait::async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// Stores `data` under `key`, replacing what was there, atomically and durably. Returns the
+    /// number of bytes stored.
+    async fn put(&self, key: &BlobKey, data: ByteStream) -> Result<u64, StorageError>;
+
+    /// Streams the whole blob.
+    async fn get(&self, key: &BlobKey) -> Result<ByteStream, StorageError>;
+
+    /// Streams `range` of the blob (clamped to its end).
+    async fn get_range(&self, key: &BlobKey, range: Range<u64>)
+        -> Result<ByteStream, StorageError>;
+
+    /// The blob's size, or `None` when it does not exist.
+    async fn size(&self, key: &BlobKey) -> Result<Option<u64>, StorageError>;
+
+    /// Every key under `prefix`, sorted.
+    async fn list(&self, prefix: &BlobKey) -> Result<Vec<BlobKey>, StorageError>;
+
+    /// Deletes the blob. Deleting a missing blob is not an error.
+    async fn delete(&self, key: &BlobKey) -> Result<(), StorageError>;
+
+    /// Deletes every blob under `prefix`.
+    async fn delete_prefix(&self, prefix: &BlobKey) -> Result<(), StorageError> {
+        for key in self.list(prefix).await? {
+            self.delete(&key).await?;
+        }
+        Ok(())
+    }
+}

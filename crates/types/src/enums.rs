@@ -65,8 +65,11 @@ pub enum EmployeeStatus {
 
 impl LenientEnum for EmployeeStatus {
     const NAME: &'static str = "EmployeeStatus";
-    const MEMBERS: &'static [(&'static str, i64, Self)] =
-        &[("Active", 1, Self::Active), ("Terminated", 2, Self::Terminated), ("Pending", 4, Self::Pending)];
+    const MEMBERS: &'static [(&'static str, i64, Self)] = &[
+        ("Active", 1, Self::Active),
+        ("Terminated", 2, Self::Terminated),
+        ("Pending", 4, Self::Pending),
+    ];
 }
 
 /// The type of a room.
@@ -155,7 +158,10 @@ impl FolderType {
 
     /// Section roots: nothing but rooms may be created directly in them.
     pub fn is_root(self) -> bool {
-        matches!(self, Self::Trash | Self::User | Self::VirtualRooms | Self::Archive)
+        matches!(
+            self,
+            Self::Trash | Self::User | Self::VirtualRooms | Self::Archive
+        )
     }
 }
 
@@ -216,9 +222,15 @@ mod tests {
 
     #[test]
     fn enums_serialise_as_integers() {
-        assert_eq!(serde_json::to_string(&EmployeeType::DocSpaceAdmin).unwrap(), "3");
+        assert_eq!(
+            serde_json::to_string(&EmployeeType::DocSpaceAdmin).unwrap(),
+            "3"
+        );
         assert_eq!(serde_json::to_string(&RoomType::CustomRoom).unwrap(), "5");
-        assert_eq!(serde_json::to_string(&FolderType::VirtualRooms).unwrap(), "14");
+        assert_eq!(
+            serde_json::to_string(&FolderType::VirtualRooms).unwrap(),
+            "14"
+        );
         assert_eq!(serde_json::to_string(&FileType::Pdf).unwrap(), "10");
     }
 

@@ -34,7 +34,14 @@ impl Envelope {
             Some(Value::Array(items)) => items.len() as u64,
             Some(_) => 1,
         };
-        Self { response, count, total, links: vec![link], status: 0, status_code: 200 }
+        Self {
+            response,
+            count,
+            total,
+            links: vec![link],
+            status: 0,
+            status_code: 200,
+        }
     }
 }
 
@@ -69,19 +76,31 @@ mod tests {
     use serde_json::json;
 
     fn link() -> Link {
-        Link { href: "http://h/api/2.0/x".into(), action: "GET".into() }
+        Link {
+            href: "http://h/api/2.0/x".into(),
+            action: "GET".into(),
+        }
     }
 
     #[test]
     fn null_response_is_omitted_with_count_zero() {
         let v = serde_json::to_value(Envelope::success(None, None, link())).unwrap();
-        assert_eq!(v, json!({"count":0,"links":[{"href":"http://h/api/2.0/x","action":"GET"}],"status":0,"statusCode":200}));
+        assert_eq!(
+            v,
+            json!({"count":0,"links":[{"href":"http://h/api/2.0/x","action":"GET"}],"status":0,"statusCode":200})
+        );
     }
 
     #[test]
     fn count_follows_the_response() {
-        assert_eq!(Envelope::success(Some(json!([1, 2, 3])), None, link()).count, 3);
+        assert_eq!(
+            Envelope::success(Some(json!([1, 2, 3])), None, link()).count,
+            3
+        );
         assert_eq!(Envelope::success(Some(json!(true)), None, link()).count, 1);
-        assert_eq!(Envelope::success(Some(json!({"a":1})), Some(9), link()).total, Some(9));
+        assert_eq!(
+            Envelope::success(Some(json!({"a":1})), Some(9), link()).total,
+            Some(9)
+        );
     }
 }

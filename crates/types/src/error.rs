@@ -46,17 +46,29 @@ impl ErrorKind {
     pub const fn spec(self) -> ErrorSpec {
         let (status, dotnet_type, hresult) = match self {
             Self::BadRequest => (400, "System.ArgumentException", -2147024809),
-            Self::Unauthorized => (401, "System.Security.Authentication.AuthenticationException", -2146233087),
+            Self::Unauthorized => (
+                401,
+                "System.Security.Authentication.AuthenticationException",
+                -2146233087,
+            ),
             Self::AccessDenied => (403, "System.Security.SecurityException", -2146233078),
             Self::InvalidOperation => (403, "System.InvalidOperationException", -2146233079),
             Self::NotFound => (404, "System.IO.FileNotFoundException", -2147024894),
             Self::MethodNotAllowed => (405, "System.NotSupportedException", -2146233067),
             Self::PayloadTooLarge => (413, "System.ArgumentOutOfRangeException", -2146233086),
             Self::UnsupportedMediaType => (415, "System.NotSupportedException", -2146233067),
-            Self::TooManyRequests => (429, "ASC.Core.Common.Security.BruteForceCredentialException", -2146233088),
+            Self::TooManyRequests => (
+                429,
+                "ASC.Core.Common.Security.BruteForceCredentialException",
+                -2146233088,
+            ),
             Self::Internal => (500, "System.Exception", -2146233088),
         };
-        ErrorSpec { status, dotnet_type, hresult }
+        ErrorSpec {
+            status,
+            dotnet_type,
+            hresult,
+        }
     }
 
     /// Every kind, for tests that walk the table.
@@ -120,7 +132,8 @@ mod tests {
 
     #[test]
     fn body_has_docspace_shape() {
-        let body = serde_json::to_value(ErrorBody::new(ErrorKind::NotFound, "file `3` not found")).unwrap();
+        let body = serde_json::to_value(ErrorBody::new(ErrorKind::NotFound, "file `3` not found"))
+            .unwrap();
         assert_eq!(
             body,
             serde_json::json!({"error":{"message":"file `3` not found","type":"System.IO.FileNotFoundException","stack":"","hresult":-2147024894},"status":1,"statusCode":404})

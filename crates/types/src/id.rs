@@ -82,7 +82,10 @@ mod tests {
     fn guid_ids_round_trip_lower_case() {
         let id: UserId = "2A9C0F00-1111-4222-8333-444455556666".parse().unwrap();
         assert_eq!(id.to_string(), "2a9c0f00-1111-4222-8333-444455556666");
-        assert_eq!(serde_json::to_string(&id).unwrap(), "\"2a9c0f00-1111-4222-8333-444455556666\"");
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            "\"2a9c0f00-1111-4222-8333-444455556666\""
+        );
     }
 
     #[test]

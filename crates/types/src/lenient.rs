@@ -29,7 +29,10 @@ pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
             .parse()
             .map(Some)
             .map_err(|_| de::Error::custom(format!("`{s}` is not an integer"))),
-        other => Err(de::Error::custom(format!("expected an integer, found {}", describe(&other)))),
+        other => Err(de::Error::custom(format!(
+            "expected an integer, found {}",
+            describe(&other)
+        ))),
     }
 }
 
@@ -40,7 +43,10 @@ pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Erro
         Value::Bool(b) => Ok(Some(b)),
         Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
         Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
-        other => Err(de::Error::custom(format!("expected a boolean, found {}", describe(&other)))),
+        other => Err(de::Error::custom(format!(
+            "expected a boolean, found {}",
+            describe(&other)
+        ))),
     }
 }
 
@@ -51,7 +57,10 @@ pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
         Value::String(s) => Ok(Some(s)),
         Value::Number(n) => Ok(Some(n.to_string())),
         Value::Bool(b) => Ok(Some(b.to_string())),
-        other => Err(de::Error::custom(format!("expected a string, found {}", describe(&other)))),
+        other => Err(de::Error::custom(format!(
+            "expected a string, found {}",
+            describe(&other)
+        ))),
     }
 }
 
@@ -63,18 +72,28 @@ pub trait LenientEnum: Sized + Copy + 'static {
     const NAME: &'static str;
 
     fn from_number(n: i64) -> Option<Self> {
-        Self::MEMBERS.iter().find(|(_, v, _)| *v == n).map(|(_, _, m)| *m)
+        Self::MEMBERS
+            .iter()
+            .find(|(_, v, _)| *v == n)
+            .map(|(_, _, m)| *m)
     }
 
     fn from_name(s: &str) -> Option<Self> {
-        Self::MEMBERS.iter().find(|(name, _, _)| name.eq_ignore_ascii_case(s)).map(|(_, _, m)| *m)
+        Self::MEMBERS
+            .iter()
+            .find(|(name, _, _)| name.eq_ignore_ascii_case(s))
+            .map(|(_, _, m)| *m)
     }
 
     fn number(self) -> i64
     where
         Self: PartialEq,
     {
-        Self::MEMBERS.iter().find(|(_, _, m)| *m == self).map(|(_, n, _)| *n).unwrap_or(0)
+        Self::MEMBERS
+            .iter()
+            .find(|(_, _, m)| *m == self)
+            .map(|(_, n, _)| *n)
+            .unwrap_or(0)
     }
 }
 
@@ -83,7 +102,11 @@ pub fn opt_enum<'de, D: Deserializer<'de>, E: LenientEnum>(d: D) -> Result<Optio
     let bad = |shown: String| de::Error::custom(format!("`{shown}` is not a valid {}", E::NAME));
     match Value::deserialize(d)? {
         Value::Null => Ok(None),
-        Value::Number(n) => n.as_i64().and_then(E::from_number).map(Some).ok_or_else(|| bad(n.to_string())),
+        Value::Number(n) => n
+            .as_i64()
+            .and_then(E::from_number)
+            .map(Some)
+            .ok_or_else(|| bad(n.to_string())),
         Value::String(s) => {
             let t = s.trim();
             let found = match t.parse::<i64>() {
@@ -92,7 +115,11 @@ pub fn opt_enum<'de, D: Deserializer<'de>, E: LenientEnum>(d: D) -> Result<Optio
             };
             found.map(Some).ok_or_else(|| bad(s))
         }
-        other => Err(de::Error::custom(format!("expected a {}, found {}", E::NAME, describe(&other)))),
+        other => Err(de::Error::custom(format!(
+            "expected a {}, found {}",
+            E::NAME,
+            describe(&other)
+        ))),
     }
 }
 
@@ -119,9 +146,15 @@ mod tests {
     #[test]
     fn numbers_booleans_and_enums_bind_leniently() {
         let p = probe(r#"{"n":"5","b":"True","t":"roomadmin"}"#).unwrap();
-        assert_eq!((p.n, p.b, p.t), (Some(5), Some(true), Some(EmployeeType::RoomAdmin)));
+        assert_eq!(
+            (p.n, p.b, p.t),
+            (Some(5), Some(true), Some(EmployeeType::RoomAdmin))
+        );
         let p = probe(r#"{"n":7,"b":false,"t":"4"}"#).unwrap();
-        assert_eq!((p.n, p.b, p.t), (Some(7), Some(false), Some(EmployeeType::User)));
+        assert_eq!(
+            (p.n, p.b, p.t),
+            (Some(7), Some(false), Some(EmployeeType::User))
+        );
         let p = probe(r#"{"t":2}"#).unwrap();
         assert_eq!(p.t, Some(EmployeeType::Guest));
         let p = probe("{}").unwrap();

@@ -1,0 +1,270 @@
+//! [`BlobStore`] on a local directory.
+
+use crate::{BlobKey, BlobStore, ByteStream, StorageError};
+use futures_util::StreamExt;
+use std::io;
+use std::io::SeekFrom;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use tokio::fs;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio_util::io::ReaderStream;
+
+/// Temporary files live here, inside the root, so that the final `rename` never crosses a file
+/// system. Stale ones (from a crash mid-`put`) are removed by [`LocalStore::open`].
+const TMP_DIR: &str = ".tmp";
+
+/// Blobs as files under a root directory.
+#[derive(Clone, Debug)]
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    /// Opens (creating it if needed) a store at `root`, and removes temporary files a crash
+    /// left behind.
+    pub async fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
+        let root = root.into();
+        let tmp = root.join(TMP_DIR);
+        match fs::remove_dir_all(&tmp).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        fs::create_dir_all(&tmp).await?;
+        Ok(Self { root })
+    }
+
+    fn path(&self, key: &BlobKey) -> PathBuf {
+        // BlobKey guarantees relative, dot-free segments: the join stays under root.
+        self.root.join(key.as_str())
+    }
+
+    async fn open_file(&self, key: &BlobKey) -> Result<fs::File, StorageError> {
+        fs::File::open(self.path(key))
+            .await
+            .map_err(|e| not_found_or_io(key, e))
+    }
+}
+
+fn io_err(key: &BlobKey, source: io::Error) -> StorageError {
+    StorageError::Io {
+        key: key.to_string(),
+        source,
+    }
+}
+
+fn not_found_or_io(key: &BlobKey, e: io::Error) -> StorageError {
+    if e.kind() == io::ErrorKind::NotFound {
+        StorageError::NotFound(key.to_string())
+    } else {
+        io_err(key, e)
+    }
+}
+
+/// Makes a rename or a new file durable by syncing its directory.
+async fn sync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir).await?.sync_all().await
+}
+
+#[async_trait::async_trait]
+impl BlobStore for LocalStore {
+    async fn put(&self, key: &BlobKey, mut data: ByteStream) -> Result<u64, StorageError> {
+        let final_path = self.path(key);
+        let tmp_path = self
+            .root
+            .join(TMP_DIR)
+            .join(format!("{:032x}", rand::random::<u128>()));
+        let result = async {
+            let mut file = fs::File::create(&tmp_path)
+                .await
+                .map_err(|e| io_err(key, e))?;
+            let mut written = 0u64;
+            while let Some(chunk) = data.next().await {
+                let chunk = chunk.map_err(|source| StorageError::Input {
+                    key: key.to_string(),
+                    source,
+                })?;
+                file.write_all(&chunk).await.map_err(|e| io_err(key, e))?;
+                written += chunk.len() as u64;
+            }
+            file.sync_all().await.map_err(|e| io_err(key, e))?;
+            drop(file);
+            let parent = final_path.parent().unwrap_or(&self.root).to_path_buf();
+            fs::create_dir_all(&parent)
+                .await
+                .map_err(|e| io_err(key, e))?;
+            fs::rename(&tmp_path, &final_path)
+                .await
+                .map_err(|e| io_err(key, e))?;
+            sync_dir(&parent).await.map_err(|e| io_err(key, e))?;
+            Ok(written)
+        }
+        .await;
+        if result.is_err() {
+            // Nothing may remain of a failed put. The file may not exist yet; that is fine.
+            let _ = fs::remove_file(&tmp_path).await;
+        }
+        result
+    }
+
+    async fn get(&self, key: &BlobKey) -> Result<ByteStream, StorageError> {
+        let file = self.open_file(key).await?;
+        Ok(Box::pin(ReaderStream::with_capacity(file, 64 * 1024)))
+    }
+
+    async fn get_range(
+        &self,
+        key: &BlobKey,
+        range: Range<u64>,
+    ) -> Result<ByteStream, StorageError> {
+        let mut file = self.open_file(key).await?;
+        file.seek(SeekFrom::Start(range.start))
+            .await
+            .map_err(|e| io_err(key, e))?;
+        let len = range.end.saturating_sub(range.start);
+        Ok(Box::pin(ReaderStream::with_capacity(
+            file.take(len),
+            64 * 1024,
+        )))
+    }
+
+    async fn size(&self, key: &BlobKey) -> Result<Option<u64>, StorageError> {
+        match fs::metadata(self.path(key)).await {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(key, e)),
+        }
+    }
+
+    async fn list(&self, prefix: &BlobKey) -> Result<Vec<BlobKey>, StorageError> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.path(prefix)];
+        while let Some(dir) = stack.pop() {
+            let mut entries = match fs::read_dir(&dir).await {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(20) => {
+                    continue
+                }
+                Err(e) => return Err(io_err(prefix, e)),
+            };
+            while let Some(entry) = entries.next_entry().await.map_err(|e| io_err(prefix, e))? {
+                let path = entry.path();
+                let kind = entry.file_type().await.map_err(|e| io_err(prefix, e))?;
+                if kind.is_dir() {
+                    stack.push(path);
+                } else if kind.is_file() {
+                    let rel = path.strip_prefix(&self.root).unwrap_or(&path);
+                    let text = rel.to_string_lossy().replace('\\', "/");
+                    if let Ok(key) = BlobKey::new(text) {
+                        out.push(key);
+                    }
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    async fn delete(&self, key: &BlobKey) -> Result<(), StorageError> {
+        match fs::remove_file(self.path(key)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(key, e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use futures_util::stream;
+
+    fn chunks(parts: Vec<io::Result<Bytes>>) -> ByteStream {
+        Box::pin(stream::iter(parts))
+    }
+
+    async fn read_all(mut s: ByteStream) -> Vec<u8> {
+        let mut out = Vec::new();
+        while let Some(c) = s.next().await {
+            out.extend_from_slice(&c.unwrap());
+        }
+        out
+    }
+
+    fn tempdir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "backspace-storage-test-{:x}",
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[tokio::test]
+    async fn put_get_range_list_delete() {
+        let root = tempdir();
+        let store = LocalStore::open(&root).await.unwrap();
+        let key = BlobKey::new("portals/1/files/a").unwrap();
+        let n = store
+            .put(
+                &key,
+                chunks(vec![
+                    Ok(Bytes::from_static(b"hello ")),
+                    Ok(Bytes::from_static(b"world")),
+                ]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(n, 11);
+        assert_eq!(
+            read_all(store.get(&key).await.unwrap()).await,
+            b"hello world"
+        );
+        assert_eq!(
+            read_all(store.get_range(&key, 6..11).await.unwrap()).await,
+            b"world"
+        );
+        assert_eq!(store.size(&key).await.unwrap(), Some(11));
+        let listed = store
+            .list(&BlobKey::new("portals/1").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(listed, vec![key.clone()]);
+        store.delete(&key).await.unwrap();
+        store.delete(&key).await.unwrap();
+        assert!(matches!(
+            store.get(&key).await,
+            Err(StorageError::NotFound(_))
+        ));
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[tokio::test]
+    async fn failed_put_leaves_nothing_and_keeps_the_old_blob() {
+        let root = tempdir();
+        let store = LocalStore::open(&root).await.unwrap();
+        let key = BlobKey::new("k").unwrap();
+        store
+            .put(&key, chunks(vec![Ok(Bytes::from_static(b"old"))]))
+            .await
+            .unwrap();
+        let err = store
+            .put(
+                &key,
+                chunks(vec![
+                    Ok(Bytes::from_static(b"new-partial")),
+                    Err(io::Error::other("client went away")),
+                ]),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StorageError::Input { .. }), "{err}");
+        assert_eq!(read_all(store.get(&key).await.unwrap()).await, b"old");
+        let tmp_entries = std::fs::read_dir(root.join(TMP_DIR)).unwrap().count();
+        assert_eq!(tmp_entries, 0, "a temporary file was left behind");
+        let _ = std::fs::remove_dir_all(root);
+    }
+}
