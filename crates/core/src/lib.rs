@@ -1,1 +1,80 @@
-//! placeholder
+//! Services: portals, people, sign-in and API keys, and the folder tree with its files.
+//!
+//! This crate owns the rules (who may do what, what a valid name is, what a credential is
+//! worth). It sees the metadata store and the blob store only through their traits and knows
+//! nothing of HTTP: handlers call one method here and convert its result. Backup, restore and
+//! the job runner land here as further services.
+
+mod auth;
+mod caller;
+mod error;
+mod files;
+mod keys;
+mod password;
+mod people;
+mod portal;
+mod throttle;
+mod token;
+
+pub use auth::{Credential, SignedIn};
+pub use caller::{Caller, Scopes, Via};
+pub use error::{Error, Result};
+pub use files::{Directory, FileOperation, FolderContent, FolderInfo, Located, Rights, Upload};
+pub use password::{client_hash, PasswordParams};
+pub use portal::{GeneratedOwner, OwnerSeed, RegisterOutcome};
+pub use throttle::LoginThrottle;
+
+use backspace_meta::MetaStore;
+use backspace_storage::BlobStore;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Settings the services need; the server's config fills them.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Lifetime of a sign-in session.
+    pub session_lifetime: Duration,
+    /// The PBKDF2 salt DocSpace clients hash passwords with (`GET /api/2.0/settings`).
+    pub password_salt: String,
+    /// Largest accepted upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// Failed sign-ins allowed per (login, address) in [`Settings::login_window`].
+    pub login_attempts: usize,
+    pub login_window: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            session_lifetime: Duration::from_secs(365 * 24 * 3600),
+            password_salt: "backspace".to_owned(),
+            max_upload_bytes: 1 << 30,
+            login_attempts: 5,
+            login_window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The services, shared by every request.
+pub struct Core {
+    store: Arc<dyn MetaStore>,
+    blobs: Arc<dyn BlobStore>,
+    settings: Settings,
+    throttle: LoginThrottle,
+    operations: files::OperationLog,
+}
+
+impl Core {
+    pub fn new(store: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, settings: Settings) -> Self {
+        let throttle = LoginThrottle::new(settings.login_attempts, settings.login_window);
+        Self { store, blobs, settings, throttle, operations: files::OperationLog::default() }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn store(&self) -> &Arc<dyn MetaStore> {
+        &self.store
+    }
+}
