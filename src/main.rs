@@ -1,1 +1,205 @@
-fn main() {}
+//! `backspace`: the server and its command line.
+
+mod config;
+
+use anyhow::Context;
+use backspace_core::{Core, OwnerSeed, Settings};
+use backspace_meta::{redact, SqlStore};
+use backspace_server::{AppState, ServerConfig};
+use backspace_storage::LocalStore;
+use backspace_types::dto::keys::CreateKeyRequest;
+use clap::{Parser, Subcommand};
+use config::{Config, Overrides};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "backspace",
+    version,
+    about = "A backup server that speaks the ONLYOFFICE DocSpace backup API"
+)]
+struct Cli {
+    #[command(flatten)]
+    overrides: Overrides,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve,
+    /// Manage API keys of the default portal's owner.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create an API key; its plaintext is printed on the last line.
+    Create {
+        /// Name of the key (1 to 30 characters)
+        #[arg(long)]
+        name: String,
+        /// Permissions, e.g. `*:read` (repeatable) [default: unrestricted]
+        #[arg(long = "permission")]
+        permissions: Vec<String>,
+        /// Days until the key expires (1 to 365) [default: never]
+        #[arg(long)]
+        expires_in_days: Option<i64>,
+    },
+}
+
+/// Opens the metadata store, the file store and the services.
+async fn open(config: &Config) -> anyhow::Result<Arc<Core>> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory `{}`", config.data_dir.display()))?;
+    let store = SqlStore::connect(&config.database_url)
+        .await
+        .with_context(|| {
+            format!(
+                "opening the metadata database `{}`",
+                redact(&config.database_url)
+            )
+        })?;
+    let files = config.data_dir.join("files");
+    let blobs = LocalStore::open(&files)
+        .await
+        .with_context(|| format!("opening file storage `{}`", files.display()))?;
+    let settings = Settings {
+        session_lifetime: Duration::from_secs(config.session_lifetime_days * 24 * 3600),
+        password_salt: config.password_salt.clone(),
+        max_upload_bytes: config.max_upload_bytes,
+        ..Settings::default()
+    };
+    let core = Arc::new(Core::new(Arc::new(store), Arc::new(blobs), settings));
+    let seed = OwnerSeed {
+        alias: config.portal_alias.clone(),
+        email: config.owner_email.clone(),
+        password: config.owner_password.clone(),
+    };
+    if let Some(generated) = core
+        .ensure_default_portal(seed)
+        .await
+        .context("creating the default portal")?
+    {
+        // Printed once, on the first start; never logged.
+        println!("created the default portal; sign in as:");
+        println!("  e-mail:   {}", generated.email);
+        println!("  password: {}", generated.password);
+    }
+    Ok(core)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let core = open(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let server_config = ServerConfig {
+        registration: config.registration.clone(),
+        max_json_bytes: config.max_json_bytes,
+        public_url: config.public_url.clone(),
+        secure_cookies: config.secure_cookies,
+    };
+    // Expired sessions are purged hourly; the lookup refuses them anyway.
+    let purger = {
+        let core = core.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                if let Err(e) = core
+                    .store()
+                    .purge_sessions(backspace_types::datetime::now_ms())
+                    .await
+                {
+                    tracing::warn!(error = %e, "purging expired sessions failed");
+                }
+            }
+        })
+    };
+    println!("backspace listening on http://{addr}");
+    tracing::info!(%addr, database = %redact(&config.database_url), data_dir = %config.data_dir.display(), "serving");
+    let state = AppState {
+        core,
+        config: Arc::new(server_config),
+    };
+    backspace_server::serve(listener, state, shutdown_signal()).await?;
+    purger.abort();
+    Ok(())
+}
+
+async fn create_key(
+    config: Config,
+    name: String,
+    permissions: Vec<String>,
+    expires_in_days: Option<i64>,
+) -> anyhow::Result<()> {
+    let core = open(&config).await?;
+    let owner = core.default_owner().await?;
+    let req = CreateKeyRequest {
+        name: Some(name),
+        permissions: (!permissions.is_empty()).then_some(permissions),
+        expiresindays: expires_in_days,
+    };
+    let (key, plaintext) = core
+        .create_key(&owner, req)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!(
+        "created key `{}` ({}) for {} in portal `{}`",
+        key.name, key.id, owner.user.email, owner.portal.alias
+    );
+    println!("{plaintext}");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BACKSPACE_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let config = Config::resolve(&cli.overrides)?;
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Keys {
+            command:
+                KeysCommand::Create {
+                    name,
+                    permissions,
+                    expires_in_days,
+                },
+        } => create_key(config, name, permissions, expires_in_days).await,
+    }
+}

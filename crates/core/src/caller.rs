@@ -9,6 +9,8 @@ pub enum Via {
     Session(SessionId),
     ApiKey(KeyId),
     Basic,
+    /// The command line, acting as the default portal's owner on the server's own machine.
+    Local,
 }
 
 /// What a credential may do. Sessions and Basic are unrestricted; an API key is limited to
@@ -80,7 +82,10 @@ mod tests {
         assert!(only(&["files:read"]).allows(Some("files"), false));
         assert!(!only(&["files:read"]).allows(Some("files"), true));
         assert!(!only(&["files:read"]).allows(Some("rooms"), false));
-        assert!(!only(&["files:write"]).allows(None, false), "a resource scope reached a global endpoint");
+        assert!(
+            !only(&["files:write"]).allows(None, false),
+            "a resource scope reached a global endpoint"
+        );
         assert!(only(&["rooms:write"]).allows(Some("rooms"), false));
     }
 }

@@ -29,6 +29,9 @@ pub enum Error {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The path exists, the method does not.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// Ours; the message is logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -47,12 +50,16 @@ impl Error {
             Self::TooManyAttempts { .. } => ErrorKind::TooManyRequests,
             Self::PayloadTooLarge(_) => ErrorKind::PayloadTooLarge,
             Self::UnsupportedMediaType(_) => ErrorKind::UnsupportedMediaType,
+            Self::MethodNotAllowed(_) => ErrorKind::MethodNotAllowed,
             Self::Internal(_) => ErrorKind::Internal,
         }
     }
 
     pub fn validation(field: &str, message: impl Into<String>) -> Self {
-        Self::Validation { field: field.to_owned(), message: message.into() }
+        Self::Validation {
+            field: field.to_owned(),
+            message: message.into(),
+        }
     }
 
     pub fn denied(reason: impl Into<String>) -> Self {
@@ -73,7 +80,9 @@ impl From<StoreError> for Error {
 impl From<StorageError> for Error {
     fn from(e: StorageError) -> Self {
         match e {
-            StorageError::NotFound(key) => Self::NotFound(format!("blob `{key}` is missing from storage")),
+            StorageError::NotFound(key) => {
+                Self::NotFound(format!("blob `{key}` is missing from storage"))
+            }
             other => Self::Internal(other.to_string()),
         }
     }

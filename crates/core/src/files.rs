@@ -44,12 +44,17 @@ pub fn rights(caller: &Caller, path: &[Folder]) -> Rights {
             if is_root {
                 // Everyone may list the rooms root (filtered to what they see); nothing is
                 // created directly in it but rooms, through the rooms route.
-                return Rights { read: true, ..Rights::default() };
+                return Rights {
+                    read: true,
+                    ..Rights::default()
+                };
             }
             let room = &path[1];
             let member = caller.is_admin() || room.created_by == caller.user.id;
-            let writer = member && caller.kind() != EmployeeType::Guest && root.kind != FolderType::Archive;
-            let room_admin = writer && (caller.is_admin() || caller.kind() == EmployeeType::RoomAdmin);
+            let writer =
+                member && caller.kind() != EmployeeType::Guest && root.kind != FolderType::Archive;
+            let room_admin =
+                writer && (caller.is_admin() || caller.kind() == EmployeeType::RoomAdmin);
             Rights {
                 read: member,
                 create: writer,

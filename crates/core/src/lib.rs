@@ -23,6 +23,7 @@ pub use files::{Directory, FileOperation, FolderContent, FolderInfo, Located, Ri
 pub use password::{client_hash, PasswordParams};
 pub use portal::{GeneratedOwner, OwnerSeed, RegisterOutcome};
 pub use throttle::LoginThrottle;
+pub use token::same as constant_time_eq;
 
 use backspace_meta::MetaStore;
 use backspace_storage::BlobStore;
@@ -67,7 +68,13 @@ pub struct Core {
 impl Core {
     pub fn new(store: Arc<dyn MetaStore>, blobs: Arc<dyn BlobStore>, settings: Settings) -> Self {
         let throttle = LoginThrottle::new(settings.login_attempts, settings.login_window);
-        Self { store, blobs, settings, throttle, operations: files::OperationLog::default() }
+        Self {
+            store,
+            blobs,
+            settings,
+            throttle,
+            operations: files::OperationLog::default(),
+        }
     }
 
     pub fn settings(&self) -> &Settings {

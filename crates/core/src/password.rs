@@ -20,14 +20,23 @@ pub struct PasswordParams {
 
 impl PasswordParams {
     pub fn new(salt: &str) -> Self {
-        Self { size: 256, iterations: 100_000, salt: salt.to_owned() }
+        Self {
+            size: 256,
+            iterations: 100_000,
+            salt: salt.to_owned(),
+        }
     }
 }
 
 /// DocSpace's client hash of a password.
 pub fn client_hash(password: &str, params: &PasswordParams) -> String {
     let mut out = vec![0u8; (params.size / 8) as usize];
-    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), params.salt.as_bytes(), params.iterations, &mut out);
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(
+        password.as_bytes(),
+        params.salt.as_bytes(),
+        params.iterations,
+        &mut out,
+    );
     hex::encode(out)
 }
 
@@ -43,7 +52,9 @@ pub fn hash_for_storage(client_hash: &str) -> Result<String> {
 /// Checks a client hash against a stored PHC string, in constant time.
 pub fn verify(client_hash: &str, stored: &str) -> bool {
     match PasswordHash::new(stored) {
-        Ok(parsed) => Argon2::default().verify_password(client_hash.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(client_hash.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -54,7 +65,8 @@ pub fn check_policy(password: &str) -> Result<()> {
     let printable = password.chars().all(|c| c.is_ascii_graphic());
     if !(8..=30).contains(&len) || !printable {
         return Err(Error::BadRequest(
-            "Password is incorrect: use 8 to 30 printable ASCII characters without spaces".to_owned(),
+            "Password is incorrect: use 8 to 30 printable ASCII characters without spaces"
+                .to_owned(),
         ));
     }
     Ok(())
@@ -64,11 +76,17 @@ pub fn check_policy(password: &str) -> Result<()> {
 pub fn generate() -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::thread_rng();
-    (0..20).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect()
+    (0..20)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 /// The client hash of a request that carries either `password` or `passwordHash`.
-pub fn from_request(password: Option<&str>, password_hash: Option<&str>, params: &PasswordParams) -> Option<String> {
+pub fn from_request(
+    password: Option<&str>,
+    password_hash: Option<&str>,
+    params: &PasswordParams,
+) -> Option<String> {
     match (password, password_hash) {
         (_, Some(h)) if !h.is_empty() => Some(h.to_ascii_lowercase()),
         (Some(p), _) if !p.is_empty() => Some(client_hash(p, params)),
@@ -82,15 +100,24 @@ mod tests {
 
     #[test]
     fn password_and_its_client_hash_both_verify() {
-        let params = PasswordParams { iterations: 1000, ..PasswordParams::new("salt") };
+        let params = PasswordParams {
+            iterations: 1000,
+            ..PasswordParams::new("salt")
+        };
         let h = client_hash("correct horse", &params);
         assert_eq!(h.len(), 64);
         let stored = hash_for_storage(&h).unwrap();
         assert!(stored.starts_with("$argon2id$"));
         assert!(verify(&h, &stored));
         assert!(!verify(&client_hash("wrong horse", &params), &stored));
-        assert_eq!(from_request(Some("correct horse"), None, &params), Some(h.clone()));
-        assert_eq!(from_request(None, Some(&h.to_uppercase()), &params), Some(h));
+        assert_eq!(
+            from_request(Some("correct horse"), None, &params),
+            Some(h.clone())
+        );
+        assert_eq!(
+            from_request(None, Some(&h.to_uppercase()), &params),
+            Some(h)
+        );
         assert_eq!(from_request(Some(""), None, &params), None);
     }
 

@@ -14,7 +14,9 @@ use backspace_types::{EmployeeType, UserId};
 /// the only way to create a guest without an invite link.
 fn may_create(caller: &Caller, kind: EmployeeType, active: bool) -> bool {
     if kind == EmployeeType::Guest {
-        return active && caller.kind() != EmployeeType::User && caller.kind() != EmployeeType::Guest;
+        return active
+            && caller.kind() != EmployeeType::User
+            && caller.kind() != EmployeeType::Guest;
     }
     if caller.is_owner() {
         return true;
@@ -26,16 +28,27 @@ fn may_create(caller: &Caller, kind: EmployeeType, active: bool) -> bool {
 
 impl Core {
     /// `POST /api/2.0/people` (`active` false) and `POST /api/2.0/people/active`.
-    pub async fn create_member(&self, caller: &Caller, req: MemberRequest, active: bool) -> Result<User> {
+    pub async fn create_member(
+        &self,
+        caller: &Caller,
+        req: MemberRequest,
+        active: bool,
+    ) -> Result<User> {
         let email = req.email.unwrap_or_default().trim().to_owned();
         if email.is_empty() {
             return Err(Error::validation("Email", "The Email field is required."));
         }
         if email.chars().count() > 255 {
-            return Err(Error::validation("Email", "The field Email must be a string with a maximum length of 255."));
+            return Err(Error::validation(
+                "Email",
+                "The field Email must be a string with a maximum length of 255.",
+            ));
         }
         if !valid_email(&email) {
-            return Err(Error::validation("Email", "The Email field is not a valid e-mail address."));
+            return Err(Error::validation(
+                "Email",
+                "The Email field is not a valid e-mail address.",
+            ));
         }
         let first = req.firstname.unwrap_or_default().trim().to_owned();
         let last = req.lastname.unwrap_or_default().trim().to_owned();
@@ -48,11 +61,16 @@ impl Core {
             }
         }
         if first.is_empty() || last.is_empty() || !valid_name(&first) || !valid_name(&last) {
-            return Err(Error::BadRequest("Incorrect firstname or lastname".to_owned()));
+            return Err(Error::BadRequest(
+                "Incorrect firstname or lastname".to_owned(),
+            ));
         }
         let kind = req.kind.unwrap_or(EmployeeType::RoomAdmin);
         if !may_create(caller, kind, active) {
-            return Err(Error::denied(format!("a {:?} may not create a {kind:?}", caller.kind())));
+            return Err(Error::denied(format!(
+                "a {:?} may not create a {kind:?}",
+                caller.kind()
+            )));
         }
         if let Some(p) = req.password.as_deref().filter(|p| !p.is_empty()) {
             password::check_policy(p)?;
@@ -63,7 +81,10 @@ impl Core {
         } else {
             plain
         };
-        let client = self.client_hash_of(plain, req.passwordhash).await?.unwrap_or_default();
+        let client = self
+            .client_hash_of(plain, req.passwordhash)
+            .await?
+            .unwrap_or_default();
         let hash = self.storage_hash_of(client).await?;
         let user = NewUser {
             id: UserId::random(),
@@ -79,26 +100,41 @@ impl Core {
         };
         match self.store.create_user(caller.portal.id, user).await {
             Ok(u) => Ok(u),
-            Err(StoreError::Conflict(_)) => Err(Error::BadRequest("User with this email is already registered".to_owned())),
+            Err(StoreError::Conflict(_)) => Err(Error::BadRequest(
+                "User with this email is already registered".to_owned(),
+            )),
             Err(e) => Err(e.into()),
         }
     }
 
     /// `GET /api/2.0/people`: active people, paged; returns the page and the total.
-    pub async fn list_people(&self, caller: &Caller, q: PeopleQuery) -> Result<(Vec<User>, i64, i64)> {
+    pub async fn list_people(
+        &self,
+        caller: &Caller,
+        q: PeopleQuery,
+    ) -> Result<(Vec<User>, i64, i64)> {
         let count = q.count.unwrap_or(100);
         if !(1..=100).contains(&count) {
-            return Err(Error::validation("Count", "The field Count must be between 1 and 100."));
+            return Err(Error::validation(
+                "Count",
+                "The field Count must be between 1 and 100.",
+            ));
         }
         let start = q.startindex.unwrap_or(0);
         if start < 0 {
-            return Err(Error::validation("StartIndex", "The field StartIndex must not be negative."));
+            return Err(Error::validation(
+                "StartIndex",
+                "The field StartIndex must not be negative.",
+            ));
         }
         let query = UserQuery {
             text: q.filtervalue.filter(|t| !t.trim().is_empty()),
             offset: start,
             limit: count,
-            by_email: q.sortby.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("email")),
+            by_email: q
+                .sortby
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case("email")),
             descending: q.sortorder == Some(1),
         };
         let (users, total) = self.store.users(caller.portal.id, &query).await?;
@@ -114,7 +150,11 @@ impl Core {
     }
 
     /// The people behind a set of ids (creators, owners), for DTOs that show them.
-    pub async fn directory(&self, caller: &Caller, ids: impl IntoIterator<Item = UserId>) -> Result<Directory> {
+    pub async fn directory(
+        &self,
+        caller: &Caller,
+        ids: impl IntoIterator<Item = UserId>,
+    ) -> Result<Directory> {
         let mut dir = Directory::new();
         dir.insert(caller.user.id, caller.user.clone());
         for id in ids {
@@ -197,7 +237,12 @@ mod tests {
             (&guest, Guest, true, false),
         ];
         for (c, kind, active, allowed) in table {
-            assert_eq!(may_create(c, kind, active), allowed, "{:?} creating {kind:?} (active {active})", c.kind());
+            assert_eq!(
+                may_create(c, kind, active),
+                allowed,
+                "{:?} creating {kind:?} (active {active})",
+                c.kind()
+            );
         }
     }
 }

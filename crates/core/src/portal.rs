@@ -28,9 +28,15 @@ pub struct GeneratedOwner {
 /// What registration answers.
 #[derive(Debug)]
 pub enum RegisterOutcome {
-    Created { portal: Portal, owner: User },
+    Created {
+        portal: Portal,
+        owner: User,
+    },
     /// Refused, with DocSpace's error code (`portalNameExist`, `params`, …) and message.
-    Rejected { code: &'static str, message: String },
+    Rejected {
+        code: &'static str,
+        message: String,
+    },
 }
 
 const DEFAULT_EMAIL: &str = "admin@backspace.local";
@@ -39,14 +45,18 @@ const DEFAULT_EMAIL: &str = "admin@backspace.local";
 fn valid_alias(alias: &str) -> bool {
     let b = alias.as_bytes();
     (3..=63).contains(&b.len())
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
 }
 
 /// DocSpace's name rule: letters, marks, apostrophes, spaces and hyphens, at most 255.
 pub(crate) fn valid_name(name: &str) -> bool {
-    name.chars().count() <= 255 && name.chars().all(|c| c.is_alphabetic() || "' -".contains(c) || is_mark(c))
+    name.chars().count() <= 255
+        && name
+            .chars()
+            .all(|c| c.is_alphabetic() || "' -".contains(c) || is_mark(c))
 }
 
 fn is_mark(c: char) -> bool {
@@ -77,9 +87,14 @@ impl Core {
         if self.store.default_portal().await?.is_some() {
             return Ok(None);
         }
-        let email = seed.email.clone().unwrap_or_else(|| DEFAULT_EMAIL.to_owned());
+        let email = seed
+            .email
+            .clone()
+            .unwrap_or_else(|| DEFAULT_EMAIL.to_owned());
         if !valid_email(&email) {
-            return Err(Error::BadRequest(format!("owner e-mail `{email}` is not a valid address")));
+            return Err(Error::BadRequest(format!(
+                "owner e-mail `{email}` is not a valid address"
+            )));
         }
         let (plain, generated) = match seed.password.clone() {
             Some(p) => {
@@ -88,7 +103,10 @@ impl Core {
             }
             None => (password::generate(), true),
         };
-        let client = self.client_hash_of(Some(plain.clone()), None).await?.unwrap_or_default();
+        let client = self
+            .client_hash_of(Some(plain.clone()), None)
+            .await?
+            .unwrap_or_default();
         let hash = self.storage_hash_of(client).await?;
         let now = now_ms();
         let portal = NewPortal {
@@ -101,7 +119,10 @@ impl Core {
         };
         let owner = owner_user(&email, "Portal", "Owner", hash, now);
         match self.store.create_portal(portal, owner).await {
-            Ok(_) => Ok(generated.then_some(GeneratedOwner { email, password: plain })),
+            Ok(_) => Ok(generated.then_some(GeneratedOwner {
+                email,
+                password: plain,
+            })),
             Err(StoreError::Conflict(_)) => Ok(None),
             Err(e) => Err(e.into()),
         }
@@ -109,8 +130,17 @@ impl Core {
 
     /// `POST /apisystem/portal/register`. Whether registration is open is the server's call.
     pub async fn register_portal(&self, req: RegisterRequest) -> Result<RegisterOutcome> {
-        let reject = |code, message: &str| Ok(RegisterOutcome::Rejected { code, message: message.to_owned() });
-        let alias = req.portalname.unwrap_or_default().trim().to_ascii_lowercase();
+        let reject = |code, message: &str| {
+            Ok(RegisterOutcome::Rejected {
+                code,
+                message: message.to_owned(),
+            })
+        };
+        let alias = req
+            .portalname
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
         if alias.is_empty() {
             return reject("portalNameEmpty", "portalName is required");
         }
@@ -137,8 +167,14 @@ impl Core {
                 return reject("passPolicyError", "Password is incorrect");
             }
         }
-        let plain = req.password.filter(|p| !p.is_empty()).or_else(|| Some(password::generate()));
-        let client = self.client_hash_of(plain, req.passwordhash).await?.unwrap_or_default();
+        let plain = req
+            .password
+            .filter(|p| !p.is_empty())
+            .or_else(|| Some(password::generate()));
+        let client = self
+            .client_hash_of(plain, req.passwordhash)
+            .await?
+            .unwrap_or_default();
         let hash = self.storage_hash_of(client).await?;
         let now = now_ms();
         let language = match req.language.as_deref().map(str::trim) {
@@ -149,11 +185,18 @@ impl Core {
             alias: alias.clone(),
             name: "Cloud space for your office docs".to_owned(),
             language,
-            time_zone: req.timezonename.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| "UTC".to_owned()),
+            time_zone: req
+                .timezonename
+                .filter(|t| !t.trim().is_empty())
+                .unwrap_or_else(|| "UTC".to_owned()),
             is_default: false,
             now,
         };
-        match self.store.create_portal(portal, owner_user(&email, &first, &last, hash, now)).await {
+        match self
+            .store
+            .create_portal(portal, owner_user(&email, &first, &last, hash, now))
+            .await
+        {
             Ok((portal, owner)) => Ok(RegisterOutcome::Created { portal, owner }),
             Err(StoreError::Conflict(_)) => reject("portalNameExist", "Portal already exists"),
             Err(e) => Err(e.into()),
@@ -167,12 +210,18 @@ impl Core {
             return Err(Error::denied("only the owner deletes a portal"));
         }
         if caller.portal.is_default {
-            return Err(Error::InvalidOperation("The default portal of the server cannot be deleted".to_owned()));
+            return Err(Error::InvalidOperation(
+                "The default portal of the server cannot be deleted".to_owned(),
+            ));
         }
         self.store.delete_portal(caller.portal.id).await?;
         // The rows are gone; the bytes go after them. A crash here leaves unreferenced blobs
         // under the portal's prefix, never a row without bytes.
-        if let Err(e) = self.blobs.delete_prefix(&portal_prefix(caller.portal.id)).await {
+        if let Err(e) = self
+            .blobs
+            .delete_prefix(&portal_prefix(caller.portal.id))
+            .await
+        {
             tracing::warn!(portal = %caller.portal.id, error = %e, "deleting the files of a deleted portal failed");
         }
         Ok(())
@@ -180,7 +229,11 @@ impl Core {
 
     /// The portal a request is for: the `Origin` host, else the `Host`, else the default
     /// portal. A host matches an alias exactly, or by its first label (`alias.example.com`).
-    pub async fn resolve_portal(&self, origin_host: Option<&str>, host: Option<&str>) -> Result<Option<Portal>> {
+    pub async fn resolve_portal(
+        &self,
+        origin_host: Option<&str>,
+        host: Option<&str>,
+    ) -> Result<Option<Portal>> {
         for candidate in [origin_host, host].into_iter().flatten() {
             let name = candidate.trim().trim_end_matches('.').to_ascii_lowercase();
             if name.is_empty() {
@@ -197,6 +250,28 @@ impl Core {
             }
         }
         Ok(self.store.default_portal().await?)
+    }
+
+    /// The owner of the default portal, as a caller: what `backspace keys create` acts as.
+    pub async fn default_owner(&self) -> Result<Caller> {
+        let portal = self
+            .store
+            .default_portal()
+            .await?
+            .ok_or_else(|| Error::NotFound("there is no default portal yet".to_owned()))?;
+        let user = self
+            .store
+            .user(portal.id, portal.owner_id)
+            .await?
+            .ok_or_else(|| {
+                Error::NotFound(format!("the owner of portal `{}` is missing", portal.alias))
+            })?;
+        Ok(Caller {
+            portal,
+            user,
+            via: crate::Via::Local,
+            scopes: crate::Scopes::All,
+        })
     }
 
     pub async fn portal(&self, id: PortalId) -> Result<Option<Portal>> {
@@ -230,12 +305,24 @@ mod tests {
 
     #[test]
     fn alias_names_and_emails() {
-        assert!(valid_alias("integration-test-portal-k3j9x2-2026-05-05t08-21-18-123z"));
+        assert!(valid_alias(
+            "integration-test-portal-k3j9x2-2026-05-05t08-21-18-123z"
+        ));
         assert!(valid_alias("abc"));
-        assert!(!valid_alias("-abc") && !valid_alias("abc-") && !valid_alias("a_b") && !valid_alias("ab"));
+        assert!(
+            !valid_alias("-abc")
+                && !valid_alias("abc-")
+                && !valid_alias("a_b")
+                && !valid_alias("ab")
+        );
         assert!(valid_name("Anne-Marie O'Neil") && valid_name("Zoë") && valid_name(""));
         assert!(!valid_name("<script>"));
         assert!(valid_email("user_1_x@test.com"));
-        assert!(!valid_email("nope") && !valid_email("a@") && !valid_email("a b@c.d") && !valid_email("a@b@c"));
+        assert!(
+            !valid_email("nope")
+                && !valid_email("a@")
+                && !valid_email("a b@c.d")
+                && !valid_email("a@b@c")
+        );
     }
 }

@@ -27,7 +27,8 @@ pub fn new_api_key() -> String {
 
 /// Whether `s` has the shape of an API key.
 pub fn looks_like_api_key(s: &str) -> bool {
-    s.strip_prefix(KEY_PREFIX).is_some_and(|rest| rest.len() == 64 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
+    s.strip_prefix(KEY_PREFIX)
+        .is_some_and(|rest| rest.len() == 64 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The digest stored for a secret. Domain-separated so a session token can never be found as

@@ -41,10 +41,17 @@ fn numbered(title: &str, n: u32) -> String {
 impl Core {
     /// Uploads into a folder: stores the bytes first, then the row. The bytes stream through;
     /// memory does not grow with the file.
-    pub async fn upload(&self, caller: &Caller, folder: FolderId, up: Upload) -> Result<Located<File>> {
+    pub async fn upload(
+        &self,
+        caller: &Caller,
+        folder: FolderId,
+        up: Upload,
+    ) -> Result<Located<File>> {
         let (path, r) = self.locate_folder(caller, folder).await?;
         if !r.create {
-            return Err(Error::denied(format!("no right to create in folder `{folder}`")));
+            return Err(Error::denied(format!(
+                "no right to create in folder `{folder}`"
+            )));
         }
         let title = clean_title(&up.title, 165);
         if title.is_empty() {
@@ -71,14 +78,21 @@ impl Core {
         let size = match self.blobs.put(&key, data).await {
             Ok(size) => size,
             Err(StorageError::Input { source, .. }) => {
-                return Err(match source.get_ref().and_then(|e| e.downcast_ref::<TooLarge>()) {
-                    Some(too_large) => Error::PayloadTooLarge(too_large.to_string()),
-                    None => Error::BadRequest(format!("reading the upload failed: {source}")),
-                })
+                return Err(
+                    match source.get_ref().and_then(|e| e.downcast_ref::<TooLarge>()) {
+                        Some(too_large) => Error::PayloadTooLarge(too_large.to_string()),
+                        None => Error::BadRequest(format!("reading the upload failed: {source}")),
+                    },
+                )
             }
             Err(e) => return Err(e.into()),
         };
-        let digest = hasher.lock().unwrap_or_else(|p| p.into_inner()).finalize().to_hex().to_string();
+        let digest = hasher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .finalize()
+            .to_hex()
+            .to_string();
         let new_file = |title: String| NewFile {
             folder_id: folder,
             title,
@@ -91,23 +105,40 @@ impl Core {
 
         // The bytes are durable; now the row. If the row cannot be written, the blob goes.
         let written = async {
-            let existing = self.store.file_by_title(caller.portal.id, folder, &title).await?;
+            let existing = self
+                .store
+                .file_by_title(caller.portal.id, folder, &title)
+                .await?;
             match existing {
                 Some(old) if !up.create_new_if_exist => {
-                    let (file, old_key) = self.store.add_file_version(caller.portal.id, old.id, new_file(title)).await?;
+                    let (file, old_key) = self
+                        .store
+                        .add_file_version(caller.portal.id, old.id, new_file(title))
+                        .await?;
                     self.delete_blobs(vec![old_key]).await;
                     Ok::<_, Error>(file)
                 }
                 Some(_) => {
                     let mut n = 1;
                     let mut candidate = numbered(&title, n);
-                    while self.store.file_by_title(caller.portal.id, folder, &candidate).await?.is_some() {
+                    while self
+                        .store
+                        .file_by_title(caller.portal.id, folder, &candidate)
+                        .await?
+                        .is_some()
+                    {
                         n += 1;
                         candidate = numbered(&title, n);
                     }
-                    Ok(self.store.create_file(caller.portal.id, new_file(candidate)).await?)
+                    Ok(self
+                        .store
+                        .create_file(caller.portal.id, new_file(candidate))
+                        .await?)
                 }
-                None => Ok(self.store.create_file(caller.portal.id, new_file(title)).await?),
+                None => Ok(self
+                    .store
+                    .create_file(caller.portal.id, new_file(title))
+                    .await?),
             }
         }
         .await;
@@ -118,19 +149,39 @@ impl Core {
                 return Err(e);
             }
         };
-        let users = self.directory(caller, [file.created_by, file.modified_by]).await?;
-        Ok(Located { item: file, path, rights: r, users })
+        let users = self
+            .directory(caller, [file.created_by, file.modified_by])
+            .await?;
+        Ok(Located {
+            item: file,
+            path,
+            rights: r,
+            users,
+        })
     }
 
     /// A file with its folder path and the caller's rights on that folder.
     async fn locate_file(&self, caller: &Caller, id: FileId) -> Result<Located<File>> {
-        let file = self.store.file(caller.portal.id, id).await?.ok_or_else(file_not_found)?;
+        let file = self
+            .store
+            .file(caller.portal.id, id)
+            .await?
+            .ok_or_else(file_not_found)?;
         let (path, r) = self.locate_folder(caller, file.folder_id).await?;
         if !r.read {
-            return Err(Error::InvalidOperation("You don't have enough permission to view the file".to_owned()));
+            return Err(Error::InvalidOperation(
+                "You don't have enough permission to view the file".to_owned(),
+            ));
         }
-        let users = self.directory(caller, [file.created_by, file.modified_by]).await?;
-        Ok(Located { item: file, path, rights: r, users })
+        let users = self
+            .directory(caller, [file.created_by, file.modified_by])
+            .await?;
+        Ok(Located {
+            item: file,
+            path,
+            rights: r,
+            users,
+        })
     }
 
     /// `GET /api/2.0/files/file/{id}`.
@@ -141,19 +192,30 @@ impl Core {
     /// The bytes of a file, streamed.
     pub async fn download(&self, caller: &Caller, id: FileId) -> Result<(File, ByteStream)> {
         let located = self.locate_file(caller, id).await?;
-        let key = BlobKey::new(located.item.blob_key.clone()).map_err(|e| Error::Internal(e.to_string()))?;
+        let key = BlobKey::new(located.item.blob_key.clone())
+            .map_err(|e| Error::Internal(e.to_string()))?;
         let data = self.blobs.get(&key).await?;
         Ok((located.item, data))
     }
 
     /// `DELETE /api/2.0/files/file/{id}`: to the caller's Trash, or for good when
     /// `immediately` or when it already is in the Trash.
-    pub async fn delete_file(&self, caller: &Caller, id: FileId, immediately: bool) -> Result<Vec<FileOperation>> {
+    pub async fn delete_file(
+        &self,
+        caller: &Caller,
+        id: FileId,
+        immediately: bool,
+    ) -> Result<Vec<FileOperation>> {
         let located = self.locate_file(caller, id).await?;
         if !located.rights.modify_children {
-            return Err(Error::denied(format!("file `{id}` may not be deleted by this caller")));
+            return Err(Error::denied(format!(
+                "file `{id}` may not be deleted by this caller"
+            )));
         }
-        let in_trash = located.path.first().is_some_and(|root| root.kind == FolderType::Trash);
+        let in_trash = located
+            .path
+            .first()
+            .is_some_and(|root| root.kind == FolderType::Trash);
         if immediately || in_trash {
             if let Some(key) = self.store.delete_file(caller.portal.id, id).await? {
                 self.delete_blobs(vec![key]).await;
@@ -164,7 +226,9 @@ impl Core {
                 .section(caller.portal.id, FolderType::Trash, Some(caller.user.id))
                 .await?
                 .ok_or_else(|| Error::Internal("the caller has no trash".to_owned()))?;
-            self.store.move_file(caller.portal.id, id, trash.id, caller.user.id, now_ms()).await?;
+            self.store
+                .move_file(caller.portal.id, id, trash.id, caller.user.id, now_ms())
+                .await?;
         }
         Ok(self.finish_operation(caller))
     }

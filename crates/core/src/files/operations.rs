@@ -37,6 +37,8 @@ impl OperationLog {
 
     pub fn list(&self, portal: PortalId, user: UserId) -> Vec<FileOperation> {
         let ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
-        ops.get(&(portal, user)).map(|l| l.iter().cloned().collect()).unwrap_or_default()
+        ops.get(&(portal, user))
+            .map(|l| l.iter().cloned().collect())
+            .unwrap_or_default()
     }
 }

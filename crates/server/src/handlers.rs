@@ -1,0 +1,8 @@
+//! Thin handlers, one file per API resource: extract, call one service, convert.
+
+pub mod auth;
+pub mod download;
+pub mod files;
+pub mod keys;
+pub mod people;
+pub mod portal;

@@ -1,0 +1,303 @@
+//! Every route, in one table, each with the rule of who may call it.
+
+use crate::access::{Access, Rule, Scope};
+use crate::handlers::{auth, download, files, keys, people, portal};
+use crate::AppState;
+use axum::http::Method;
+use axum::routing::{delete, get, post, put, MethodRouter};
+
+/// One row of the table.
+pub struct Route {
+    pub method: Method,
+    /// Lower-case: paths are lower-cased before routing, so they match case-insensitively.
+    pub path: &'static str,
+    pub rule: Rule,
+    /// Uploads stream their body; every other route has the JSON body limit.
+    pub streams_body: bool,
+    pub handler: MethodRouter<AppState>,
+}
+
+fn route(
+    method: Method,
+    path: &'static str,
+    access: Access,
+    scope: Scope,
+    handler: MethodRouter<AppState>,
+) -> Route {
+    Route {
+        method,
+        path,
+        rule: Rule { access, scope },
+        streams_body: false,
+        handler,
+    }
+}
+
+fn streaming(mut r: Route) -> Route {
+    r.streams_body = true;
+    r
+}
+
+/// The route table.
+pub fn table() -> Vec<Route> {
+    use Access::*;
+    use Method as M;
+    use Scope::{Any, Global, Resource};
+    let files_scope = Resource("files");
+    let rooms_scope = Resource("rooms");
+    let accounts = Resource("accounts");
+    vec![
+        // Portals
+        route(
+            M::POST,
+            "/apisystem/portal/register",
+            Public,
+            Global,
+            post(portal::register),
+        ),
+        route(
+            M::GET,
+            "/api/2.0/portal",
+            Authenticated,
+            Global,
+            get(portal::get),
+        ),
+        route(
+            M::DELETE,
+            "/api/2.0/portal/deleteportalimmediately",
+            Owner,
+            Global,
+            delete(portal::delete),
+        ),
+        // Sign-in
+        route(
+            M::POST,
+            "/api/2.0/authentication",
+            Anonymous,
+            Global,
+            post(auth::sign_in),
+        ),
+        route(
+            M::GET,
+            "/api/2.0/authentication",
+            Anonymous,
+            Global,
+            get(auth::check),
+        ),
+        route(
+            M::POST,
+            "/api/2.0/authentication/logout",
+            Anonymous,
+            Global,
+            post(auth::sign_out),
+        ),
+        route(
+            M::GET,
+            "/api/2.0/settings",
+            Anonymous,
+            Global,
+            get(auth::settings),
+        ),
+        // People
+        route(
+            M::POST,
+            "/api/2.0/people",
+            RoomManager,
+            accounts,
+            post(people::create),
+        ),
+        route(
+            M::POST,
+            "/api/2.0/people/active",
+            RoomManager,
+            accounts,
+            post(people::create_active),
+        ),
+        route(
+            M::GET,
+            "/api/2.0/people",
+            RoomManager,
+            accounts,
+            get(people::list),
+        ),
+        route(
+            M::GET,
+            "/api/2.0/people/@self",
+            Authenticated,
+            Resource("accounts.self"),
+            get(people::me),
+        ),
+        route(
+            M::GET,
+            "/api/2.0/people/{userid}",
+            Authenticated,
+            accounts,
+            get(people::get),
+        ),
+        // API keys
+        route(
+            M::POST,
+            "/api/2.0/keys",
+            NotGuest,
+            Global,
+            post(keys::create),
+        ),
+        route(
+            M::GET,
+            "/api/2.0/keys",
+            Authenticated,
+            Global,
+            get(keys::list),
+        ),
+        route(
+            M::GET,
+            "/api/2.0/keys/permissions",
+            Authenticated,
+            Global,
+            get(keys::permissions),
+        ),
+        route(
+            M::GET,
+            "/api/2.0/keys/@self",
+            Authenticated,
+            Any,
+            get(keys::current),
+        ),
+        route(
+            M::PUT,
+            "/api/2.0/keys/{keyid}",
+            Authenticated,
+            Global,
+            put(keys::update),
+        ),
+        route(
+            M::DELETE,
+            "/api/2.0/keys/{keyid}",
+            Authenticated,
+            Global,
+            delete(keys::delete),
+        ),
+        // Rooms
+        route(
+            M::POST,
+            "/api/2.0/files/rooms",
+            Authenticated,
+            rooms_scope,
+            post(files::create_room),
+        ),
+        route(
+            M::GET,
+            "/api/2.0/files/rooms",
+            Authenticated,
+            rooms_scope,
+            get(files::list_rooms),
+        ),
+        route(
+            M::GET,
+            "/api/2.0/files/rooms/{roomid}",
+            Authenticated,
+            rooms_scope,
+            get(files::get_folder),
+        ),
+        // Sections and folders
+        route(
+            M::GET,
+            "/api/2.0/files/@my",
+            Authenticated,
+            files_scope,
+            get(files::my),
+        ),
+        route(
+            M::GET,
+            "/api/2.0/files/@trash",
+            Authenticated,
+            files_scope,
+            get(files::trash),
+        ),
+        route(
+            M::GET,
+            "/api/2.0/files/@root",
+            Authenticated,
+            files_scope,
+            get(files::roots),
+        ),
+        route(
+            M::GET,
+            "/api/2.0/files/fileops",
+            Authenticated,
+            files_scope,
+            get(files::operations),
+        ),
+        route(
+            M::GET,
+            "/api/2.0/files/{folderid}",
+            Authenticated,
+            files_scope,
+            get(files::list_folder),
+        ),
+        route(
+            M::GET,
+            "/api/2.0/files/folder/{folderid}",
+            Authenticated,
+            files_scope,
+            get(files::get_folder),
+        ),
+        route(
+            M::POST,
+            "/api/2.0/files/folder/{folderid}",
+            Authenticated,
+            files_scope,
+            post(files::create_folder),
+        ),
+        route(
+            M::DELETE,
+            "/api/2.0/files/folder/{folderid}",
+            Authenticated,
+            files_scope,
+            delete(files::delete_folder),
+        ),
+        // Files
+        streaming(route(
+            M::POST,
+            "/api/2.0/files/{folderid}/upload",
+            Authenticated,
+            files_scope,
+            post(files::upload),
+        )),
+        streaming(route(
+            M::POST,
+            "/api/2.0/files/@my/upload",
+            Authenticated,
+            files_scope,
+            post(files::upload_my),
+        )),
+        streaming(route(
+            M::POST,
+            "/api/2.0/files/{folderid}/insert",
+            Authenticated,
+            files_scope,
+            post(files::insert),
+        )),
+        route(
+            M::GET,
+            "/api/2.0/files/file/{fileid}",
+            Authenticated,
+            files_scope,
+            get(files::get_file),
+        ),
+        route(
+            M::DELETE,
+            "/api/2.0/files/file/{fileid}",
+            Authenticated,
+            files_scope,
+            delete(files::delete_file),
+        ),
+        route(
+            M::GET,
+            "/filehandler.ashx",
+            Authenticated,
+            files_scope,
+            get(download::handle),
+        ),
+    ]
+}

@@ -1,0 +1,165 @@
+//! The configuration: one typed tree, read from the TOML file, then the environment, then the
+//! flags (later wins). Every key is documented in README.md.
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The `--config` file. Every field is optional; unset fields keep their defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub portal_alias: Option<String>,
+    pub public_url: Option<String>,
+    /// `off` (default), `open`.
+    pub registration: Option<String>,
+    pub registration_secret: Option<String>,
+    pub owner_email: Option<String>,
+    pub owner_password: Option<String>,
+    pub max_upload_bytes: Option<u64>,
+    pub max_json_bytes: Option<usize>,
+    pub session_lifetime_days: Option<u64>,
+    pub secure_cookies: Option<bool>,
+    pub password_salt: Option<String>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config file `{}`", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing config file `{}`", path.display()))
+    }
+}
+
+/// The settings every command uses, after merging.
+#[derive(Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub portal_alias: String,
+    pub public_url: Option<String>,
+    pub registration: backspace_server::Registration,
+    pub owner_email: Option<String>,
+    pub owner_password: Option<String>,
+    pub max_upload_bytes: u64,
+    pub max_json_bytes: usize,
+    pub session_lifetime_days: u64,
+    pub secure_cookies: bool,
+    pub password_salt: String,
+}
+
+/// Values from the environment and flags (clap reads both), which override the file.
+#[derive(Debug, Default, clap::Args)]
+pub struct Overrides {
+    /// Address to listen on [default: 127.0.0.1:8092]
+    #[arg(long, env = "BACKSPACE_LISTEN", global = true)]
+    pub listen: Option<SocketAddr>,
+    /// Data directory: metadata database and files [default: ./backspace-data]
+    #[arg(long, env = "BACKSPACE_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Metadata database: sqlite://PATH or postgres://USER:PASS@HOST:PORT/DB
+    /// [default: SQLite in the data directory]
+    #[arg(
+        long,
+        env = "BACKSPACE_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// TOML configuration file
+    #[arg(long, env = "BACKSPACE_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Portal registration: `off` or `open`
+    #[arg(long, env = "BACKSPACE_REGISTRATION", global = true)]
+    pub registration: Option<String>,
+    /// Enable registration behind `Authorization: Bearer SECRET`
+    #[arg(
+        long,
+        env = "BACKSPACE_REGISTRATION_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub registration_secret: Option<String>,
+    /// E-mail of the default portal's owner, used on first start only
+    #[arg(long, env = "BACKSPACE_OWNER_EMAIL", global = true)]
+    pub owner_email: Option<String>,
+    /// Password of the default portal's owner, used on first start only
+    #[arg(
+        long,
+        env = "BACKSPACE_OWNER_PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
+    pub owner_password: Option<String>,
+    /// Public base URL for absolute links, e.g. https://backup.example.com
+    #[arg(long, env = "BACKSPACE_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Largest accepted upload, in bytes [default: 1073741824]
+    #[arg(long, env = "BACKSPACE_MAX_UPLOAD_BYTES", global = true)]
+    pub max_upload_bytes: Option<u64>,
+}
+
+impl Config {
+    pub fn resolve(o: &Overrides) -> anyhow::Result<Self> {
+        let file = match &o.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = o
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./backspace-data"));
+        let database_url = o
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("meta.db").display()));
+        let secret = o
+            .registration_secret
+            .clone()
+            .or(file.registration_secret)
+            .filter(|s| !s.is_empty());
+        let mode = o
+            .registration
+            .clone()
+            .or(file.registration)
+            .unwrap_or_else(|| "off".to_owned());
+        let registration = match (mode.to_ascii_lowercase().as_str(), secret) {
+            (_, Some(secret)) => backspace_server::Registration::Secret(secret),
+            ("open", None) => backspace_server::Registration::Open,
+            ("off", None) | ("", None) => backspace_server::Registration::Off,
+            (other, None) => bail!("registration must be `off` or `open`, not `{other}`"),
+        };
+        Ok(Self {
+            listen: o
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8092))),
+            data_dir,
+            database_url,
+            portal_alias: file.portal_alias.unwrap_or_else(|| "localhost".to_owned()),
+            public_url: o
+                .public_url
+                .clone()
+                .or(file.public_url)
+                .filter(|u| !u.is_empty()),
+            registration,
+            owner_email: o.owner_email.clone().or(file.owner_email),
+            owner_password: o.owner_password.clone().or(file.owner_password),
+            max_upload_bytes: o
+                .max_upload_bytes
+                .or(file.max_upload_bytes)
+                .unwrap_or(1 << 30),
+            max_json_bytes: file.max_json_bytes.unwrap_or(1 << 20),
+            session_lifetime_days: file.session_lifetime_days.unwrap_or(365).clamp(1, 3650),
+            secure_cookies: file.secure_cookies.unwrap_or(false),
+            password_salt: file.password_salt.unwrap_or_else(|| "backspace".to_owned()),
+        })
+    }
+}
