@@ -29,8 +29,8 @@ pub struct FileConfig {
 
 impl FileConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading config file `{}`", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading config file `{}`", path.display()))?;
         toml::from_str(&text).with_context(|| format!("parsing config file `{}`", path.display()))
     }
 }
@@ -64,12 +64,7 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// Metadata database: sqlite://PATH or postgres://USER:PASS@HOST:PORT/DB
     /// [default: SQLite in the data directory]
-    #[arg(
-        long,
-        env = "BACKSPACE_DATABASE_URL",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long, env = "BACKSPACE_DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
     /// TOML configuration file
     #[arg(long, env = "BACKSPACE_CONFIG", global = true)]
@@ -78,23 +73,13 @@ pub struct Overrides {
     #[arg(long, env = "BACKSPACE_REGISTRATION", global = true)]
     pub registration: Option<String>,
     /// Enable registration behind `Authorization: Bearer SECRET`
-    #[arg(
-        long,
-        env = "BACKSPACE_REGISTRATION_SECRET",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long, env = "BACKSPACE_REGISTRATION_SECRET", global = true, hide_env_values = true)]
     pub registration_secret: Option<String>,
     /// E-mail of the default portal's owner, used on first start only
     #[arg(long, env = "BACKSPACE_OWNER_EMAIL", global = true)]
     pub owner_email: Option<String>,
     /// Password of the default portal's owner, used on first start only
-    #[arg(
-        long,
-        env = "BACKSPACE_OWNER_PASSWORD",
-        global = true,
-        hide_env_values = true
-    )]
+    #[arg(long, env = "BACKSPACE_OWNER_PASSWORD", global = true, hide_env_values = true)]
     pub owner_password: Option<String>,
     /// Public base URL for absolute links, e.g. https://backup.example.com
     #[arg(long, env = "BACKSPACE_PUBLIC_URL", global = true)]
@@ -144,18 +129,11 @@ impl Config {
             data_dir,
             database_url,
             portal_alias: file.portal_alias.unwrap_or_else(|| "localhost".to_owned()),
-            public_url: o
-                .public_url
-                .clone()
-                .or(file.public_url)
-                .filter(|u| !u.is_empty()),
+            public_url: o.public_url.clone().or(file.public_url).filter(|u| !u.is_empty()),
             registration,
             owner_email: o.owner_email.clone().or(file.owner_email),
             owner_password: o.owner_password.clone().or(file.owner_password),
-            max_upload_bytes: o
-                .max_upload_bytes
-                .or(file.max_upload_bytes)
-                .unwrap_or(1 << 30),
+            max_upload_bytes: o.max_upload_bytes.or(file.max_upload_bytes).unwrap_or(1 << 30),
             max_json_bytes: file.max_json_bytes.unwrap_or(1 << 20),
             session_lifetime_days: file.session_lifetime_days.unwrap_or(365).clamp(1, 3650),
             secure_cookies: file.secure_cookies.unwrap_or(false),

@@ -59,12 +59,7 @@ async fn open(config: &Config) -> anyhow::Result<Arc<Core>> {
         .with_context(|| format!("creating data directory `{}`", config.data_dir.display()))?;
     let store = SqlStore::connect(&config.database_url)
         .await
-        .with_context(|| {
-            format!(
-                "opening the metadata database `{}`",
-                redact(&config.database_url)
-            )
-        })?;
+        .with_context(|| format!("opening the metadata database `{}`", redact(&config.database_url)))?;
     let files = config.data_dir.join("files");
     let blobs = LocalStore::open(&files)
         .await
@@ -134,11 +129,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             let mut tick = tokio::time::interval(Duration::from_secs(3600));
             loop {
                 tick.tick().await;
-                if let Err(e) = core
-                    .store()
-                    .purge_sessions(backspace_types::datetime::now_ms())
-                    .await
-                {
+                if let Err(e) = core.store().purge_sessions(backspace_types::datetime::now_ms()).await {
                     tracing::warn!(error = %e, "purging expired sessions failed");
                 }
             }
@@ -168,10 +159,7 @@ async fn create_key(
         permissions: (!permissions.is_empty()).then_some(permissions),
         expiresindays: expires_in_days,
     };
-    let (key, plaintext) = core
-        .create_key(&owner, req)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (key, plaintext) = core.create_key(&owner, req).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     eprintln!(
         "created key `{}` ({}) for {} in portal `{}`",
         key.name, key.id, owner.user.email, owner.portal.alias
@@ -184,8 +172,7 @@ async fn create_key(
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BACKSPACE_LOG")
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("BACKSPACE_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -64,17 +64,11 @@ fn dummy_hash() -> Result<String> {
 impl Core {
     /// The client hash of `password` or `passwordHash`, off the async threads (PBKDF2 with
     /// 100 000 rounds takes tens of milliseconds).
-    pub(crate) async fn client_hash_of(
-        &self,
-        plain: Option<String>,
-        hash: Option<String>,
-    ) -> Result<Option<String>> {
+    pub(crate) async fn client_hash_of(&self, plain: Option<String>, hash: Option<String>) -> Result<Option<String>> {
         let params = self.password_params();
-        tokio::task::spawn_blocking(move || {
-            password::from_request(plain.as_deref(), hash.as_deref(), &params)
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("password hashing panicked: {e}")))
+        tokio::task::spawn_blocking(move || password::from_request(plain.as_deref(), hash.as_deref(), &params))
+            .await
+            .map_err(|e| Error::Internal(format!("password hashing panicked: {e}")))
     }
 
     /// argon2id for storage, off the async threads.
@@ -89,13 +83,7 @@ impl Core {
     }
 
     /// Checks a person's password (or client hash). Throttled per (login, address).
-    async fn check_password(
-        &self,
-        portal: &Portal,
-        login: &str,
-        client_hash: &str,
-        address: &str,
-    ) -> Result<User> {
+    async fn check_password(&self, portal: &Portal, login: &str, client_hash: &str, address: &str) -> Result<User> {
         if let Some(retry_after) = self.throttle.check(login, address, Instant::now()) {
             return Err(Error::TooManyAttempts { retry_after });
         }
@@ -126,12 +114,7 @@ impl Core {
     }
 
     /// `POST /api/2.0/authentication`.
-    pub async fn sign_in(
-        &self,
-        portal: &Portal,
-        req: AuthRequest,
-        address: &str,
-    ) -> Result<SignedIn> {
+    pub async fn sign_in(&self, portal: &Portal, req: AuthRequest, address: &str) -> Result<SignedIn> {
         let login = req.username.unwrap_or_default();
         let client_hash = self
             .client_hash_of(req.password, req.passwordhash)
@@ -140,9 +123,7 @@ impl Core {
         if login.trim().is_empty() || client_hash.is_empty() {
             return Err(auth_failed());
         }
-        let user = self
-            .check_password(portal, login.trim(), &client_hash, address)
-            .await?;
+        let user = self.check_password(portal, login.trim(), &client_hash, address).await?;
         let token = token::new_session_token();
         let now = now_ms();
         let expires_at = if req.session == Some(true) {
@@ -157,9 +138,7 @@ impl Core {
             digest: token::digest(SESSION_DOMAIN, &token),
             created_at: now,
             // A browser-session cookie still expires on the server after the normal lifetime.
-            expires_at: Some(
-                expires_at.unwrap_or(now + self.settings.session_lifetime.as_millis() as i64),
-            ),
+            expires_at: Some(expires_at.unwrap_or(now + self.settings.session_lifetime.as_millis() as i64)),
         };
         self.store.create_session(&session).await?;
         Ok(SignedIn {
@@ -179,12 +158,7 @@ impl Core {
 
     /// Checks a credential presented to `portal`. A credential of another portal is unknown
     /// here: the lookups filter on the portal.
-    pub async fn authenticate(
-        &self,
-        portal: &Portal,
-        credential: &Credential,
-        address: &str,
-    ) -> Result<Caller> {
+    pub async fn authenticate(&self, portal: &Portal, credential: &Credential, address: &str) -> Result<Caller> {
         let now = now_ms();
         match credential {
             Credential::Token(t) => {
@@ -194,9 +168,7 @@ impl Core {
                     .session_by_digest(portal.id, &digest)
                     .await?
                     .ok_or_else(auth_failed)?;
-                if !token::same(&session.digest, &digest)
-                    || session.expires_at.is_some_and(|e| e <= now)
-                {
+                if !token::same(&session.digest, &digest) || session.expires_at.is_some_and(|e| e <= now) {
                     return Err(auth_failed());
                 }
                 let user = self.active_user(portal, session.user_id).await?;
@@ -217,10 +189,7 @@ impl Core {
                     .key_by_digest(portal.id, &digest)
                     .await?
                     .ok_or_else(auth_failed)?;
-                if !token::same(&key.digest, &digest)
-                    || !key.is_active
-                    || key.expires_at.is_some_and(|e| e <= now)
-                {
+                if !token::same(&key.digest, &digest) || !key.is_active || key.expires_at.is_some_and(|e| e <= now) {
                     return Err(auth_failed());
                 }
                 let user = self.active_user(portal, key.user_id).await?;
@@ -239,10 +208,7 @@ impl Core {
                     scopes,
                 })
             }
-            Credential::Basic {
-                login,
-                password: plain,
-            } => {
+            Credential::Basic { login, password: plain } => {
                 let hash = self
                     .client_hash_of(Some(plain.clone()), None)
                     .await?

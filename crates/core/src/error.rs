@@ -80,9 +80,7 @@ impl From<StoreError> for Error {
 impl From<StorageError> for Error {
     fn from(e: StorageError) -> Self {
         match e {
-            StorageError::NotFound(key) => {
-                Self::NotFound(format!("blob `{key}` is missing from storage"))
-            }
+            StorageError::NotFound(key) => Self::NotFound(format!("blob `{key}` is missing from storage")),
             other => Self::Internal(other.to_string()),
         }
     }

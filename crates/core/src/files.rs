@@ -51,10 +51,8 @@ pub fn rights(caller: &Caller, path: &[Folder]) -> Rights {
             }
             let room = &path[1];
             let member = caller.is_admin() || room.created_by == caller.user.id;
-            let writer =
-                member && caller.kind() != EmployeeType::Guest && root.kind != FolderType::Archive;
-            let room_admin =
-                writer && (caller.is_admin() || caller.kind() == EmployeeType::RoomAdmin);
+            let writer = member && caller.kind() != EmployeeType::Guest && root.kind != FolderType::Archive;
+            let room_admin = writer && (caller.is_admin() || caller.kind() == EmployeeType::RoomAdmin);
             Rights {
                 read: member,
                 create: writer,

@@ -33,21 +33,14 @@ fn check_name(name: &str) -> Result<()> {
         return Err(Error::validation("Name", "The Name field is required."));
     }
     if name.chars().count() > 30 {
-        return Err(Error::validation(
-            "Name",
-            "Incorrect name. Length must be less than 30",
-        ));
+        return Err(Error::validation("Name", "Incorrect name. Length must be less than 30"));
     }
     Ok(())
 }
 
 impl Core {
     /// `POST /api/2.0/keys`. Returns the key and its plaintext, which is never stored.
-    pub async fn create_key(
-        &self,
-        caller: &Caller,
-        req: CreateKeyRequest,
-    ) -> Result<(ApiKey, String)> {
+    pub async fn create_key(&self, caller: &Caller, req: CreateKeyRequest) -> Result<(ApiKey, String)> {
         if caller.kind() == EmployeeType::Guest {
             return Err(Error::denied("guests may not create api keys"));
         }
@@ -90,20 +83,14 @@ impl Core {
 
     /// `GET /api/2.0/keys`: every key of the portal for admins, one's own for others.
     pub async fn list_keys(&self, caller: &Caller) -> Result<Vec<ApiKey>> {
-        let owner = if caller.is_admin() {
-            None
-        } else {
-            Some(caller.user.id)
-        };
+        let owner = if caller.is_admin() { None } else { Some(caller.user.id) };
         Ok(self.store.keys(caller.portal.id, owner).await?)
     }
 
     /// `GET /api/2.0/keys/@self`: the key the request was made with.
     pub async fn current_key(&self, caller: &Caller) -> Result<ApiKey> {
         let Via::ApiKey(id) = caller.via else {
-            return Err(Error::NotFound(
-                "the request was not made with an api key".to_owned(),
-            ));
+            return Err(Error::NotFound("the request was not made with an api key".to_owned()));
         };
         self.key_of(caller, id).await
     }
@@ -121,12 +108,7 @@ impl Core {
 
     /// `PUT /api/2.0/keys/{id}`: `false` (not an error) for an expired key or a caller who may
     /// not manage it, as DocSpace.
-    pub async fn update_key(
-        &self,
-        caller: &Caller,
-        id: KeyId,
-        req: UpdateKeyRequest,
-    ) -> Result<bool> {
+    pub async fn update_key(&self, caller: &Caller, id: KeyId, req: UpdateKeyRequest) -> Result<bool> {
         let mut key = self.key_of(caller, id).await?;
         if !Self::may_manage(caller, &key) || key.expires_at.is_some_and(|e| e <= now_ms()) {
             return Ok(false);
@@ -179,9 +161,6 @@ mod tests {
         assert!(check_name("ci").is_ok());
         assert!(matches!(check_name("   "), Err(Error::Validation { .. })));
         assert!(check_name(&"x".repeat(30)).is_ok());
-        assert!(matches!(
-            check_name(&"x".repeat(31)),
-            Err(Error::Validation { .. })
-        ));
+        assert!(matches!(check_name(&"x".repeat(31)), Err(Error::Validation { .. })));
     }
 }

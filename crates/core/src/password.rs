@@ -31,12 +31,7 @@ impl PasswordParams {
 /// DocSpace's client hash of a password.
 pub fn client_hash(password: &str, params: &PasswordParams) -> String {
     let mut out = vec![0u8; (params.size / 8) as usize];
-    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(
-        password.as_bytes(),
-        params.salt.as_bytes(),
-        params.iterations,
-        &mut out,
-    );
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), params.salt.as_bytes(), params.iterations, &mut out);
     hex::encode(out)
 }
 
@@ -65,8 +60,7 @@ pub fn check_policy(password: &str) -> Result<()> {
     let printable = password.chars().all(|c| c.is_ascii_graphic());
     if !(8..=30).contains(&len) || !printable {
         return Err(Error::BadRequest(
-            "Password is incorrect: use 8 to 30 printable ASCII characters without spaces"
-                .to_owned(),
+            "Password is incorrect: use 8 to 30 printable ASCII characters without spaces".to_owned(),
         ));
     }
     Ok(())
@@ -82,11 +76,7 @@ pub fn generate() -> String {
 }
 
 /// The client hash of a request that carries either `password` or `passwordHash`.
-pub fn from_request(
-    password: Option<&str>,
-    password_hash: Option<&str>,
-    params: &PasswordParams,
-) -> Option<String> {
+pub fn from_request(password: Option<&str>, password_hash: Option<&str>, params: &PasswordParams) -> Option<String> {
     match (password, password_hash) {
         (_, Some(h)) if !h.is_empty() => Some(h.to_ascii_lowercase()),
         (Some(p), _) if !p.is_empty() => Some(client_hash(p, params)),
@@ -110,14 +100,8 @@ mod tests {
         assert!(stored.starts_with("$argon2id$"));
         assert!(verify(&h, &stored));
         assert!(!verify(&client_hash("wrong horse", &params), &stored));
-        assert_eq!(
-            from_request(Some("correct horse"), None, &params),
-            Some(h.clone())
-        );
-        assert_eq!(
-            from_request(None, Some(&h.to_uppercase()), &params),
-            Some(h)
-        );
+        assert_eq!(from_request(Some("correct horse"), None, &params), Some(h.clone()));
+        assert_eq!(from_request(None, Some(&h.to_uppercase()), &params), Some(h));
         assert_eq!(from_request(Some(""), None, &params), None);
     }
 

@@ -14,9 +14,7 @@ use backspace_types::{EmployeeType, UserId};
 /// the only way to create a guest without an invite link.
 fn may_create(caller: &Caller, kind: EmployeeType, active: bool) -> bool {
     if kind == EmployeeType::Guest {
-        return active
-            && caller.kind() != EmployeeType::User
-            && caller.kind() != EmployeeType::Guest;
+        return active && caller.kind() != EmployeeType::User && caller.kind() != EmployeeType::Guest;
     }
     if caller.is_owner() {
         return true;
@@ -28,12 +26,7 @@ fn may_create(caller: &Caller, kind: EmployeeType, active: bool) -> bool {
 
 impl Core {
     /// `POST /api/2.0/people` (`active` false) and `POST /api/2.0/people/active`.
-    pub async fn create_member(
-        &self,
-        caller: &Caller,
-        req: MemberRequest,
-        active: bool,
-    ) -> Result<User> {
+    pub async fn create_member(&self, caller: &Caller, req: MemberRequest, active: bool) -> Result<User> {
         let email = req.email.unwrap_or_default().trim().to_owned();
         if email.is_empty() {
             return Err(Error::validation("Email", "The Email field is required."));
@@ -61,9 +54,7 @@ impl Core {
             }
         }
         if first.is_empty() || last.is_empty() || !valid_name(&first) || !valid_name(&last) {
-            return Err(Error::BadRequest(
-                "Incorrect firstname or lastname".to_owned(),
-            ));
+            return Err(Error::BadRequest("Incorrect firstname or lastname".to_owned()));
         }
         let kind = req.kind.unwrap_or(EmployeeType::RoomAdmin);
         if !may_create(caller, kind, active) {
@@ -81,10 +72,7 @@ impl Core {
         } else {
             plain
         };
-        let client = self
-            .client_hash_of(plain, req.passwordhash)
-            .await?
-            .unwrap_or_default();
+        let client = self.client_hash_of(plain, req.passwordhash).await?.unwrap_or_default();
         let hash = self.storage_hash_of(client).await?;
         let user = NewUser {
             id: UserId::random(),
@@ -108,17 +96,10 @@ impl Core {
     }
 
     /// `GET /api/2.0/people`: active people, paged; returns the page and the total.
-    pub async fn list_people(
-        &self,
-        caller: &Caller,
-        q: PeopleQuery,
-    ) -> Result<(Vec<User>, i64, i64)> {
+    pub async fn list_people(&self, caller: &Caller, q: PeopleQuery) -> Result<(Vec<User>, i64, i64)> {
         let count = q.count.unwrap_or(100);
         if !(1..=100).contains(&count) {
-            return Err(Error::validation(
-                "Count",
-                "The field Count must be between 1 and 100.",
-            ));
+            return Err(Error::validation("Count", "The field Count must be between 1 and 100."));
         }
         let start = q.startindex.unwrap_or(0);
         if start < 0 {
@@ -131,10 +112,7 @@ impl Core {
             text: q.filtervalue.filter(|t| !t.trim().is_empty()),
             offset: start,
             limit: count,
-            by_email: q
-                .sortby
-                .as_deref()
-                .is_some_and(|s| s.eq_ignore_ascii_case("email")),
+            by_email: q.sortby.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("email")),
             descending: q.sortorder == Some(1),
         };
         let (users, total) = self.store.users(caller.portal.id, &query).await?;
@@ -150,11 +128,7 @@ impl Core {
     }
 
     /// The people behind a set of ids (creators, owners), for DTOs that show them.
-    pub async fn directory(
-        &self,
-        caller: &Caller,
-        ids: impl IntoIterator<Item = UserId>,
-    ) -> Result<Directory> {
+    pub async fn directory(&self, caller: &Caller, ids: impl IntoIterator<Item = UserId>) -> Result<Directory> {
         let mut dir = Directory::new();
         dir.insert(caller.user.id, caller.user.clone());
         for id in ids {

@@ -87,10 +87,7 @@ impl Core {
         if self.store.default_portal().await?.is_some() {
             return Ok(None);
         }
-        let email = seed
-            .email
-            .clone()
-            .unwrap_or_else(|| DEFAULT_EMAIL.to_owned());
+        let email = seed.email.clone().unwrap_or_else(|| DEFAULT_EMAIL.to_owned());
         if !valid_email(&email) {
             return Err(Error::BadRequest(format!(
                 "owner e-mail `{email}` is not a valid address"
@@ -119,10 +116,7 @@ impl Core {
         };
         let owner = owner_user(&email, "Portal", "Owner", hash, now);
         match self.store.create_portal(portal, owner).await {
-            Ok(_) => Ok(generated.then_some(GeneratedOwner {
-                email,
-                password: plain,
-            })),
+            Ok(_) => Ok(generated.then_some(GeneratedOwner { email, password: plain })),
             Err(StoreError::Conflict(_)) => Ok(None),
             Err(e) => Err(e.into()),
         }
@@ -136,11 +130,7 @@ impl Core {
                 message: message.to_owned(),
             })
         };
-        let alias = req
-            .portalname
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
+        let alias = req.portalname.unwrap_or_default().trim().to_ascii_lowercase();
         if alias.is_empty() {
             return reject("portalNameEmpty", "portalName is required");
         }
@@ -171,10 +161,7 @@ impl Core {
             .password
             .filter(|p| !p.is_empty())
             .or_else(|| Some(password::generate()));
-        let client = self
-            .client_hash_of(plain, req.passwordhash)
-            .await?
-            .unwrap_or_default();
+        let client = self.client_hash_of(plain, req.passwordhash).await?.unwrap_or_default();
         let hash = self.storage_hash_of(client).await?;
         let now = now_ms();
         let language = match req.language.as_deref().map(str::trim) {
@@ -217,11 +204,7 @@ impl Core {
         self.store.delete_portal(caller.portal.id).await?;
         // The rows are gone; the bytes go after them. A crash here leaves unreferenced blobs
         // under the portal's prefix, never a row without bytes.
-        if let Err(e) = self
-            .blobs
-            .delete_prefix(&portal_prefix(caller.portal.id))
-            .await
-        {
+        if let Err(e) = self.blobs.delete_prefix(&portal_prefix(caller.portal.id)).await {
             tracing::warn!(portal = %caller.portal.id, error = %e, "deleting the files of a deleted portal failed");
         }
         Ok(())
@@ -229,11 +212,7 @@ impl Core {
 
     /// The portal a request is for: the `Origin` host, else the `Host`, else the default
     /// portal. A host matches an alias exactly, or by its first label (`alias.example.com`).
-    pub async fn resolve_portal(
-        &self,
-        origin_host: Option<&str>,
-        host: Option<&str>,
-    ) -> Result<Option<Portal>> {
+    pub async fn resolve_portal(&self, origin_host: Option<&str>, host: Option<&str>) -> Result<Option<Portal>> {
         for candidate in [origin_host, host].into_iter().flatten() {
             let name = candidate.trim().trim_end_matches('.').to_ascii_lowercase();
             if name.is_empty() {
@@ -263,9 +242,7 @@ impl Core {
             .store
             .user(portal.id, portal.owner_id)
             .await?
-            .ok_or_else(|| {
-                Error::NotFound(format!("the owner of portal `{}` is missing", portal.alias))
-            })?;
+            .ok_or_else(|| Error::NotFound(format!("the owner of portal `{}` is missing", portal.alias)))?;
         Ok(Caller {
             portal,
             user,
@@ -305,24 +282,12 @@ mod tests {
 
     #[test]
     fn alias_names_and_emails() {
-        assert!(valid_alias(
-            "integration-test-portal-k3j9x2-2026-05-05t08-21-18-123z"
-        ));
+        assert!(valid_alias("integration-test-portal-k3j9x2-2026-05-05t08-21-18-123z"));
         assert!(valid_alias("abc"));
-        assert!(
-            !valid_alias("-abc")
-                && !valid_alias("abc-")
-                && !valid_alias("a_b")
-                && !valid_alias("ab")
-        );
+        assert!(!valid_alias("-abc") && !valid_alias("abc-") && !valid_alias("a_b") && !valid_alias("ab"));
         assert!(valid_name("Anne-Marie O'Neil") && valid_name("Zoë") && valid_name(""));
         assert!(!valid_name("<script>"));
         assert!(valid_email("user_1_x@test.com"));
-        assert!(
-            !valid_email("nope")
-                && !valid_email("a@")
-                && !valid_email("a b@c.d")
-                && !valid_email("a@b@c")
-        );
+        assert!(!valid_email("nope") && !valid_email("a@") && !valid_email("a b@c.d") && !valid_email("a@b@c"));
     }
 }

@@ -34,10 +34,7 @@ impl LoginThrottle {
     pub fn check(&self, login: &str, address: &str, now: Instant) -> Option<u64> {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let entry = map.get_mut(&Self::key(login, address))?;
-        while entry
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= self.window)
-        {
+        while entry.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
             entry.pop_front();
         }
         if entry.len() >= self.attempts {
@@ -53,11 +50,7 @@ impl LoginThrottle {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() > PRUNE_ABOVE {
             let window = self.window;
-            map.retain(|_, times| {
-                times
-                    .back()
-                    .is_some_and(|t| now.duration_since(*t) < window)
-            });
+            map.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < window));
         }
         let entry = map.entry(Self::key(login, address)).or_default();
         entry.push_back(now);
@@ -81,26 +74,15 @@ mod tests {
         let t = LoginThrottle::new(3, Duration::from_secs(60));
         let start = Instant::now();
         for i in 0..3 {
-            assert_eq!(
-                t.check("A@x", "1.2.3.4", start),
-                None,
-                "blocked after {i} failures"
-            );
+            assert_eq!(t.check("A@x", "1.2.3.4", start), None, "blocked after {i} failures");
             t.record_failure("a@x", "1.2.3.4", start);
         }
         let wait = t
             .check("a@X", "1.2.3.4", start + Duration::from_secs(10))
             .expect("should be blocked");
         assert_eq!(wait, 50);
-        assert_eq!(
-            t.check("a@x", "5.6.7.8", start),
-            None,
-            "another address is not blocked"
-        );
-        assert_eq!(
-            t.check("a@x", "1.2.3.4", start + Duration::from_secs(61)),
-            None
-        );
+        assert_eq!(t.check("a@x", "5.6.7.8", start), None, "another address is not blocked");
+        assert_eq!(t.check("a@x", "1.2.3.4", start + Duration::from_secs(61)), None);
         t.record_failure("b@x", "1", start);
         t.record_success("b@x", "1");
         assert_eq!(t.check("b@x", "1", start), None);

@@ -56,11 +56,7 @@ fn key_from_row(row: &AnyRow) -> Result<ApiKey> {
         digest: row.text("digest")?,
         postfix: row.text("postfix")?,
         // Permission names contain no spaces; the list is stored space-separated.
-        permissions: row
-            .text("permissions")?
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect(),
+        permissions: row.text("permissions")?.split_whitespace().map(str::to_owned).collect(),
         is_active: row.flag("is_active")?,
         created_at: row.i64("created_at")?,
         expires_at: row.opt_i64("expires_at")?,
@@ -127,30 +123,31 @@ impl CredentialStore for SqlStore {
     }
 
     async fn purge_sessions(&self, now: i64) -> Result<u64> {
-        let done =
-            sqlx::query("DELETE FROM sessions WHERE expires_at IS NOT NULL AND expires_at < $1")
-                .bind(now)
-                .execute(&self.pool)
-                .await?;
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at IS NOT NULL AND expires_at < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected())
     }
 
     async fn create_key(&self, k: &ApiKey) -> Result<()> {
-        sqlx::query(&format!("INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"))
-            .bind(&k.digest)
-            .bind(k.id.to_string())
-            .bind(k.portal_id.0)
-            .bind(k.user_id.to_string())
-            .bind(&k.name)
-            .bind(&k.postfix)
-            .bind(k.permissions.join(" "))
-            .bind(i64::from(k.is_active))
-            .bind(k.created_at)
-            .bind(k.expires_at)
-            .bind(k.last_used)
-            .execute(&self.pool)
-            .await
-            .map_err(conflict(|| format!("api key `{}`", k.id)))?;
+        sqlx::query(&format!(
+            "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        ))
+        .bind(&k.digest)
+        .bind(k.id.to_string())
+        .bind(k.portal_id.0)
+        .bind(k.user_id.to_string())
+        .bind(&k.name)
+        .bind(&k.postfix)
+        .bind(k.permissions.join(" "))
+        .bind(i64::from(k.is_active))
+        .bind(k.created_at)
+        .bind(k.expires_at)
+        .bind(k.last_used)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict(|| format!("api key `{}`", k.id)))?;
         Ok(())
     }
 
@@ -179,10 +176,12 @@ impl CredentialStore for SqlStore {
     async fn keys(&self, portal: PortalId, owner: Option<UserId>) -> Result<Vec<ApiKey>> {
         let rows = match owner {
             None => {
-                sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE portal_id = $1 ORDER BY created_at, id"))
-                    .bind(portal.0)
-                    .fetch_all(&self.pool)
-                    .await?
+                sqlx::query(&format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys WHERE portal_id = $1 ORDER BY created_at, id"
+                ))
+                .bind(portal.0)
+                .fetch_all(&self.pool)
+                .await?
             }
             Some(user) => {
                 sqlx::query(&format!(

@@ -113,12 +113,7 @@ pub fn redact(url: &str) -> String {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
             match userinfo.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &userinfo[..colon],
-                    &url[at..]
-                ),
+                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &userinfo[..colon], &url[at..]),
                 None => url.to_owned(),
             }
         }
@@ -189,12 +184,8 @@ impl RowExt for AnyRow {
 }
 
 /// Decodes an enum stored as its DocSpace number.
-pub(crate) fn stored_enum<E: backspace_types::lenient::LenientEnum>(
-    value: i64,
-    col: &str,
-) -> Result<E> {
-    E::from_number(value)
-        .ok_or_else(|| StoreError::Corrupt(format!("column `{col}` holds {value}")))
+pub(crate) fn stored_enum<E: backspace_types::lenient::LenientEnum>(value: i64, col: &str) -> Result<E> {
+    E::from_number(value).ok_or_else(|| StoreError::Corrupt(format!("column `{col}` holds {value}")))
 }
 
 #[cfg(test)]
@@ -203,10 +194,7 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(
-            redact("postgres://u:secret@h:5/db"),
-            "postgres://u:***@h:5/db"
-        );
+        assert_eq!(redact("postgres://u:secret@h:5/db"), "postgres://u:***@h:5/db");
         assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
     }
 }

@@ -34,8 +34,7 @@ pub struct NewPortal {
     pub now: i64,
 }
 
-const COLUMNS: &str =
-    "id, alias, name, owner_id, language, time_zone, status, is_default, created_at, modified_at";
+const COLUMNS: &str = "id, alias, name, owner_id, language, time_zone, status, is_default, created_at, modified_at";
 
 fn from_row(row: &AnyRow) -> Result<Portal> {
     Ok(Portal {
@@ -139,11 +138,10 @@ impl PortalStore for SqlStore {
         if deleted.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("portal `{id}`")));
         }
-        let blobs: Vec<String> =
-            sqlx::query_scalar("SELECT blob_key FROM files WHERE portal_id = $1")
-                .bind(id.0)
-                .fetch_all(&mut *tx)
-                .await?;
+        let blobs: Vec<String> = sqlx::query_scalar("SELECT blob_key FROM files WHERE portal_id = $1")
+            .bind(id.0)
+            .fetch_all(&mut *tx)
+            .await?;
         for table in ["files", "folders", "api_keys", "sessions", "users"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE portal_id = $1"))
                 .bind(id.0)

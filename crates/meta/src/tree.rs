@@ -144,28 +144,8 @@ pub(crate) async fn insert_portal_roots(
     owner: UserId,
     now: i64,
 ) -> Result<()> {
-    insert_folder(
-        conn,
-        portal,
-        None,
-        FolderType::VirtualRooms,
-        "Rooms",
-        None,
-        owner,
-        now,
-    )
-    .await?;
-    insert_folder(
-        conn,
-        portal,
-        None,
-        FolderType::Archive,
-        "Archive",
-        None,
-        owner,
-        now,
-    )
-    .await?;
+    insert_folder(conn, portal, None, FolderType::VirtualRooms, "Rooms", None, owner, now).await?;
+    insert_folder(conn, portal, None, FolderType::Archive, "Archive", None, owner, now).await?;
     Ok(())
 }
 
@@ -189,53 +169,24 @@ pub trait TreeStore: Send + Sync {
     async fn create_folder(&self, portal: PortalId, folder: NewFolder) -> Result<Folder>;
     async fn folder(&self, portal: PortalId, id: FolderId) -> Result<Option<Folder>>;
     /// A section root: portal-wide (`owner` `None`) or personal.
-    async fn section(
-        &self,
-        portal: PortalId,
-        kind: FolderType,
-        owner: Option<UserId>,
-    ) -> Result<Option<Folder>>;
+    async fn section(&self, portal: PortalId, kind: FolderType, owner: Option<UserId>) -> Result<Option<Folder>>;
     /// The folder and its ancestors, root first.
     async fn ancestors(&self, portal: PortalId, id: FolderId) -> Result<Vec<Folder>>;
     async fn child_folders(&self, portal: PortalId, parent: FolderId) -> Result<Vec<Folder>>;
     async fn child_files(&self, portal: PortalId, parent: FolderId) -> Result<Vec<File>>;
     /// (files, folders) directly inside a folder.
     async fn child_counts(&self, portal: PortalId, parent: FolderId) -> Result<(i64, i64)>;
-    async fn move_folder(
-        &self,
-        portal: PortalId,
-        id: FolderId,
-        to: FolderId,
-        by: UserId,
-        now: i64,
-    ) -> Result<()>;
+    async fn move_folder(&self, portal: PortalId, id: FolderId, to: FolderId, by: UserId, now: i64) -> Result<()>;
     /// Deletes a folder with everything below it; returns the blob keys of the deleted files.
     async fn delete_folder_tree(&self, portal: PortalId, id: FolderId) -> Result<Vec<String>>;
 
     async fn create_file(&self, portal: PortalId, file: NewFile) -> Result<File>;
     async fn file(&self, portal: PortalId, id: FileId) -> Result<Option<File>>;
-    async fn file_by_title(
-        &self,
-        portal: PortalId,
-        folder: FolderId,
-        title: &str,
-    ) -> Result<Option<File>>;
+    async fn file_by_title(&self, portal: PortalId, folder: FolderId, title: &str) -> Result<Option<File>>;
     /// Makes `file` (whose blob is stored) the next version of `id`; returns the new row and
     /// the blob key of the version it replaced.
-    async fn add_file_version(
-        &self,
-        portal: PortalId,
-        id: FileId,
-        file: NewFile,
-    ) -> Result<(File, String)>;
-    async fn move_file(
-        &self,
-        portal: PortalId,
-        id: FileId,
-        to: FolderId,
-        by: UserId,
-        now: i64,
-    ) -> Result<()>;
+    async fn add_file_version(&self, portal: PortalId, id: FileId, file: NewFile) -> Result<(File, String)>;
+    async fn move_file(&self, portal: PortalId, id: FileId, to: FolderId, by: UserId, now: i64) -> Result<()>;
     /// Deletes a file row; returns its blob key.
     async fn delete_file(&self, portal: PortalId, id: FileId) -> Result<Option<String>>;
 }
@@ -244,17 +195,7 @@ pub trait TreeStore: Send + Sync {
 impl TreeStore for SqlStore {
     async fn create_folder(&self, portal: PortalId, f: NewFolder) -> Result<Folder> {
         let mut tx = self.pool.begin().await?;
-        let id = insert_folder(
-            &mut tx,
-            portal,
-            Some(f.parent_id),
-            f.kind,
-            &f.title,
-            None,
-            f.by,
-            f.now,
-        )
-        .await?;
+        let id = insert_folder(&mut tx, portal, Some(f.parent_id), f.kind, &f.title, None, f.by, f.now).await?;
         tx.commit().await?;
         self.folder(portal, id)
             .await?
@@ -272,12 +213,7 @@ impl TreeStore for SqlStore {
         row.as_ref().map(folder_from_row).transpose()
     }
 
-    async fn section(
-        &self,
-        portal: PortalId,
-        kind: FolderType,
-        owner: Option<UserId>,
-    ) -> Result<Option<Folder>> {
+    async fn section(&self, portal: PortalId, kind: FolderType, owner: Option<UserId>) -> Result<Option<Folder>> {
         let row = match owner {
             None => sqlx::query(&format!(
                 "SELECT {FOLDER_COLUMNS} FROM folders WHERE portal_id = $1 AND kind = $2 AND parent_id IS NULL AND owner_id IS NULL"
@@ -342,39 +278,30 @@ impl TreeStore for SqlStore {
     }
 
     async fn child_counts(&self, portal: PortalId, parent: FolderId) -> Result<(i64, i64)> {
-        let files: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM files WHERE portal_id = $1 AND folder_id = $2",
-        )
-        .bind(portal.0)
-        .bind(parent.0)
-        .fetch_one(&self.pool)
-        .await?;
-        let folders: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM folders WHERE portal_id = $1 AND parent_id = $2",
-        )
-        .bind(portal.0)
-        .bind(parent.0)
-        .fetch_one(&self.pool)
-        .await?;
+        let files: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM files WHERE portal_id = $1 AND folder_id = $2")
+            .bind(portal.0)
+            .bind(parent.0)
+            .fetch_one(&self.pool)
+            .await?;
+        let folders: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM folders WHERE portal_id = $1 AND parent_id = $2")
+            .bind(portal.0)
+            .bind(parent.0)
+            .fetch_one(&self.pool)
+            .await?;
         Ok((files, folders))
     }
 
-    async fn move_folder(
-        &self,
-        portal: PortalId,
-        id: FolderId,
-        to: FolderId,
-        by: UserId,
-        now: i64,
-    ) -> Result<()> {
-        sqlx::query("UPDATE folders SET parent_id = $3, modified_by = $4, modified_at = $5 WHERE portal_id = $1 AND id = $2")
-            .bind(portal.0)
-            .bind(id.0)
-            .bind(to.0)
-            .bind(by.to_string())
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+    async fn move_folder(&self, portal: PortalId, id: FolderId, to: FolderId, by: UserId, now: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE folders SET parent_id = $3, modified_by = $4, modified_at = $5 WHERE portal_id = $1 AND id = $2",
+        )
+        .bind(portal.0)
+        .bind(id.0)
+        .bind(to.0)
+        .bind(by.to_string())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -390,11 +317,13 @@ impl TreeStore for SqlStore {
         .bind(id.0)
         .fetch_all(&mut *tx)
         .await?;
-        sqlx::query(&format!("{SUBTREE} DELETE FROM files WHERE portal_id = $1 AND folder_id IN (SELECT id FROM subtree)"))
-            .bind(portal.0)
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(&format!(
+            "{SUBTREE} DELETE FROM files WHERE portal_id = $1 AND folder_id IN (SELECT id FROM subtree)"
+        ))
+        .bind(portal.0)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(&format!(
             "{SUBTREE} DELETE FROM folders WHERE portal_id = $1 AND id IN (SELECT id FROM subtree)"
         ))
@@ -440,12 +369,7 @@ impl TreeStore for SqlStore {
         row.as_ref().map(file_from_row).transpose()
     }
 
-    async fn file_by_title(
-        &self,
-        portal: PortalId,
-        folder: FolderId,
-        title: &str,
-    ) -> Result<Option<File>> {
+    async fn file_by_title(&self, portal: PortalId, folder: FolderId, title: &str) -> Result<Option<File>> {
         let row = sqlx::query(&format!(
             "SELECT {FILE_COLUMNS} FROM files WHERE portal_id = $1 AND folder_id = $2 AND LOWER(title) = LOWER($3) ORDER BY id LIMIT 1"
         ))
@@ -457,30 +381,23 @@ impl TreeStore for SqlStore {
         row.as_ref().map(file_from_row).transpose()
     }
 
-    async fn add_file_version(
-        &self,
-        portal: PortalId,
-        id: FileId,
-        f: NewFile,
-    ) -> Result<(File, String)> {
+    async fn add_file_version(&self, portal: PortalId, id: FileId, f: NewFile) -> Result<(File, String)> {
         let mut tx = self.pool.begin().await?;
         // A no-op write first: it takes the row (PostgreSQL) or database (SQLite) lock, so two
         // concurrent versions cannot both read the same old blob key as theirs to delete.
-        let locked =
-            sqlx::query("UPDATE files SET version = version WHERE portal_id = $1 AND id = $2")
-                .bind(portal.0)
-                .bind(id.0)
-                .execute(&mut *tx)
-                .await?;
+        let locked = sqlx::query("UPDATE files SET version = version WHERE portal_id = $1 AND id = $2")
+            .bind(portal.0)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
         if locked.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("file `{id}`")));
         }
-        let old_key: String =
-            sqlx::query_scalar("SELECT blob_key FROM files WHERE portal_id = $1 AND id = $2")
-                .bind(portal.0)
-                .bind(id.0)
-                .fetch_one(&mut *tx)
-                .await?;
+        let old_key: String = sqlx::query_scalar("SELECT blob_key FROM files WHERE portal_id = $1 AND id = $2")
+            .bind(portal.0)
+            .bind(id.0)
+            .fetch_one(&mut *tx)
+            .await?;
         sqlx::query(
             "UPDATE files SET version = version + 1, size = $3, blob_key = $4, blake3 = $5, modified_by = $6, modified_at = $7
              WHERE portal_id = $1 AND id = $2",
@@ -502,33 +419,27 @@ impl TreeStore for SqlStore {
         Ok((file, old_key))
     }
 
-    async fn move_file(
-        &self,
-        portal: PortalId,
-        id: FileId,
-        to: FolderId,
-        by: UserId,
-        now: i64,
-    ) -> Result<()> {
-        sqlx::query("UPDATE files SET folder_id = $3, modified_by = $4, modified_at = $5 WHERE portal_id = $1 AND id = $2")
-            .bind(portal.0)
-            .bind(id.0)
-            .bind(to.0)
-            .bind(by.to_string())
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+    async fn move_file(&self, portal: PortalId, id: FileId, to: FolderId, by: UserId, now: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE files SET folder_id = $3, modified_by = $4, modified_at = $5 WHERE portal_id = $1 AND id = $2",
+        )
+        .bind(portal.0)
+        .bind(id.0)
+        .bind(to.0)
+        .bind(by.to_string())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     async fn delete_file(&self, portal: PortalId, id: FileId) -> Result<Option<String>> {
-        let key: Option<String> = sqlx::query_scalar(
-            "DELETE FROM files WHERE portal_id = $1 AND id = $2 RETURNING blob_key",
-        )
-        .bind(portal.0)
-        .bind(id.0)
-        .fetch_optional(&self.pool)
-        .await?;
+        let key: Option<String> =
+            sqlx::query_scalar("DELETE FROM files WHERE portal_id = $1 AND id = $2 RETURNING blob_key")
+                .bind(portal.0)
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(key)
     }
 }

@@ -28,9 +28,7 @@ pub struct User {
 
 impl User {
     pub fn display_name(&self) -> String {
-        format!("{} {}", self.first_name, self.last_name)
-            .trim()
-            .to_owned()
+        format!("{} {}", self.first_name, self.last_name).trim().to_owned()
     }
 
     /// Owner or DocSpace admin: may change portal settings, run backups, see everyone.
@@ -66,8 +64,7 @@ pub struct UserQuery {
     pub descending: bool,
 }
 
-const COLUMNS: &str =
-    "portal_id, id, email, user_name, first_name, last_name, kind, is_owner, status, \
+const COLUMNS: &str = "portal_id, id, email, user_name, first_name, last_name, kind, is_owner, status, \
                        activation_status, password_hash, created_by, created_at";
 
 fn from_row(row: &AnyRow) -> Result<User> {
@@ -90,22 +87,17 @@ fn from_row(row: &AnyRow) -> Result<User> {
 
 /// Inserts a person and their own sections (My documents for all but guests, Trash for all),
 /// inside the caller's transaction.
-pub(crate) async fn insert_user(
-    conn: &mut AnyConnection,
-    portal: PortalId,
-    user: NewUser,
-) -> Result<User> {
+pub(crate) async fn insert_user(conn: &mut AnyConnection, portal: PortalId, user: NewUser) -> Result<User> {
     use backspace_types::lenient::LenientEnum;
     let email_key = user.email.to_lowercase();
     // The user name is the e-mail's local part, made unique within the portal by the id suffix
     // only when needed.
     let local = user.email.split('@').next().unwrap_or_default().to_owned();
-    let taken: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE portal_id = $1 AND user_name = $2")
-            .bind(portal.0)
-            .bind(&local)
-            .fetch_one(&mut *conn)
-            .await?;
+    let taken: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE portal_id = $1 AND user_name = $2")
+        .bind(portal.0)
+        .bind(&local)
+        .fetch_one(&mut *conn)
+        .await?;
     let user_name = if taken == 0 {
         local
     } else {
@@ -180,13 +172,11 @@ impl UserStore for SqlStore {
     }
 
     async fn user(&self, portal: PortalId, id: UserId) -> Result<Option<User>> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM users WHERE portal_id = $1 AND id = $2"
-        ))
-        .bind(portal.0)
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE portal_id = $1 AND id = $2"))
+            .bind(portal.0)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(from_row).transpose()
     }
 
@@ -203,7 +193,8 @@ impl UserStore for SqlStore {
 
     async fn users(&self, portal: PortalId, query: &UserQuery) -> Result<(Vec<User>, i64)> {
         let pattern = format!("%{}%", query.text.as_deref().unwrap_or("").to_lowercase());
-        let filter = "portal_id = $1 AND status = 1 AND (email_key LIKE $2 OR LOWER(first_name || ' ' || last_name) LIKE $2)";
+        let filter =
+            "portal_id = $1 AND status = 1 AND (email_key LIKE $2 OR LOWER(first_name || ' ' || last_name) LIKE $2)";
         let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM users WHERE {filter}"))
             .bind(portal.0)
             .bind(&pattern)

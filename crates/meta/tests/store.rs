@@ -80,10 +80,7 @@ async fn portals_are_created_with_owner_and_sections() {
         assert_eq!(p.owner_id, o.id);
         assert!(o.is_owner && o.is_admin());
         assert_eq!(store.default_portal().await.unwrap().unwrap().id, p.id);
-        assert_eq!(
-            store.portal_by_alias("ALPHA").await.unwrap().unwrap().id,
-            p.id
-        );
+        assert_eq!(store.portal_by_alias("ALPHA").await.unwrap().unwrap().id, p.id);
         for (kind, owner) in [
             (FolderType::VirtualRooms, None),
             (FolderType::Archive, None),
@@ -131,11 +128,7 @@ async fn people_are_unique_per_portal_and_isolated() {
                 .id,
             g.id
         );
-        assert!(store
-            .user_by_email(b.id, "guest@example.com")
-            .await
-            .unwrap()
-            .is_none());
+        assert!(store.user_by_email(b.id, "guest@example.com").await.unwrap().is_none());
         assert!(
             store.user(b.id, g.id).await.unwrap().is_none(),
             "portal b sees portal a's user"
@@ -201,10 +194,7 @@ async fn credentials_are_found_only_in_their_portal() {
             expires_at: Some(10),
         };
         store.create_session(&session).await.unwrap();
-        assert_eq!(
-            store.session_by_digest(a.id, "d1").await.unwrap(),
-            Some(session)
-        );
+        assert_eq!(store.session_by_digest(a.id, "d1").await.unwrap(), Some(session));
         assert_eq!(store.session_by_digest(b.id, "d1").await.unwrap(), None);
         assert_eq!(store.purge_sessions(11).await.unwrap(), 1);
         assert_eq!(store.session_by_digest(a.id, "d1").await.unwrap(), None);
@@ -223,10 +213,7 @@ async fn credentials_are_found_only_in_their_portal() {
             last_used: None,
         };
         store.create_key(&key).await.unwrap();
-        assert_eq!(
-            store.key_by_digest(a.id, "k1").await.unwrap().as_ref(),
-            Some(&key)
-        );
+        assert_eq!(store.key_by_digest(a.id, "k1").await.unwrap().as_ref(), Some(&key));
         assert_eq!(store.key_by_digest(b.id, "k1").await.unwrap(), None);
         assert!(store.key(b.id, key.id).await.unwrap().is_none());
         assert!(
@@ -241,14 +228,7 @@ async fn credentials_are_found_only_in_their_portal() {
         assert!(!stored.is_active && stored.permissions.is_empty());
         assert_eq!(stored.last_used, Some(77));
         assert_eq!(store.keys(a.id, Some(o.id)).await.unwrap().len(), 1);
-        assert_eq!(
-            store
-                .keys(a.id, Some(UserId::random()))
-                .await
-                .unwrap()
-                .len(),
-            0
-        );
+        assert_eq!(store.keys(a.id, Some(UserId::random())).await.unwrap().len(), 0);
         assert!(store.delete_key(a.id, key.id).await.unwrap());
     }
 }
@@ -313,52 +293,31 @@ async fn tree_operations_and_portal_delete() {
             by: o.id,
             now: 4,
         };
-        let f1 = store
-            .create_file(a.id, new_file(sub.id, "blob1"))
-            .await
-            .unwrap();
-        let f2 = store
-            .create_file(a.id, new_file(room.id, "blob2"))
-            .await
-            .unwrap();
+        let f1 = store.create_file(a.id, new_file(sub.id, "blob1")).await.unwrap();
+        let f2 = store.create_file(a.id, new_file(room.id, "blob2")).await.unwrap();
         assert_eq!(f1.version, 1);
         assert_eq!(
-            store
-                .file_by_title(a.id, sub.id, "A.TXT")
-                .await
-                .unwrap()
-                .unwrap()
-                .id,
+            store.file_by_title(a.id, sub.id, "A.TXT").await.unwrap().unwrap().id,
             f1.id
         );
         let (v2, old) = store
             .add_file_version(a.id, f1.id, new_file(sub.id, "blob3"))
             .await
             .unwrap();
-        assert_eq!(
-            (v2.version, v2.blob_key.as_str(), old.as_str()),
-            (2, "blob3", "blob1")
-        );
+        assert_eq!((v2.version, v2.blob_key.as_str(), old.as_str()), (2, "blob3", "blob1"));
         assert!(
             store.file(b.id, f1.id).await.unwrap().is_none(),
             "portal b sees portal a's file"
         );
         assert_eq!(store.child_counts(a.id, room.id).await.unwrap(), (1, 1));
-        assert!(store
-            .delete_folder_tree(b.id, room.id)
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(store.delete_folder_tree(b.id, room.id).await.unwrap().is_empty());
         let mut gone = store.delete_folder_tree(a.id, room.id).await.unwrap();
         gone.sort();
         assert_eq!(gone, vec!["blob2".to_owned(), "blob3".to_owned()]);
         assert!(store.folder(a.id, sub.id).await.unwrap().is_none());
         assert!(store.file(a.id, f2.id).await.unwrap().is_none());
 
-        let f3 = store
-            .create_file(a.id, new_file(rooms.id, "blob4"))
-            .await
-            .unwrap();
+        let f3 = store.create_file(a.id, new_file(rooms.id, "blob4")).await.unwrap();
         let mut blobs = store.delete_portal(a.id).await.unwrap();
         blobs.sort();
         assert_eq!(blobs, vec!["blob4".to_owned()]);

@@ -82,15 +82,11 @@ pub fn credential(headers: &HeaderMap) -> Option<Credential> {
         .map(str::trim)
         .filter(|s| !s.is_empty());
     let Some(auth) = auth else {
-        return cookie.map(Credential::Token);
+        return cookie.map(classify);
     };
     if let Some(encoded) = strip_prefix_ci(auth, "basic ") {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded.trim())
-            .ok();
-        let text = decoded
-            .and_then(|d| String::from_utf8(d).ok())
-            .unwrap_or_default();
+        let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok();
+        let text = decoded.and_then(|d| String::from_utf8(d).ok()).unwrap_or_default();
         let (login, password) = text.split_once(':').unwrap_or(("", ""));
         return Some(Credential::Basic {
             login: login.to_owned(),
@@ -101,14 +97,20 @@ pub fn credential(headers: &HeaderMap) -> Option<Credential> {
     if token.starts_with("sk-") {
         return Some(Credential::ApiKey(token.to_owned()));
     }
-    Some(Credential::Token(
-        cookie.unwrap_or_else(|| token.to_owned()),
-    ))
+    Some(classify(cookie.unwrap_or_else(|| token.to_owned())))
+}
+
+/// A bare token: an API key by its prefix, a session token otherwise.
+fn classify(token: String) -> Credential {
+    if token.starts_with("sk-") {
+        Credential::ApiKey(token)
+    } else {
+        Credential::Token(token)
+    }
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    (s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix))
-        .then(|| &s[prefix.len()..])
+    (s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)).then(|| &s[prefix.len()..])
 }
 
 /// A cookie's value, when the request has it and it is not empty.
@@ -142,12 +144,7 @@ pub fn host_of(value: &str) -> Option<String> {
 }
 
 /// The guard: resolves the portal, checks the credential, the scope and the role.
-pub async fn guard(
-    State(state): State<AppState>,
-    rule: Rule,
-    mut req: Request,
-    next: Next,
-) -> Response {
+pub async fn guard(State(state): State<AppState>, rule: Rule, mut req: Request, next: Next) -> Response {
     match admit(&state, rule, &mut req).await {
         Ok(()) => next.run(req).await,
         Err(e) => e.into_response(),
@@ -173,8 +170,7 @@ async fn admit(state: &AppState, rule: Rule, req: &mut Request) -> Result<(), Ap
         .await?
         .ok_or_else(|| ApiError::not_found("no portal is served at this address"))?;
     let credential = credential(headers);
-    let (mut parts, body) =
-        std::mem::replace(req, Request::new(axum::body::Body::empty())).into_parts();
+    let (mut parts, body) = std::mem::replace(req, Request::new(axum::body::Body::empty())).into_parts();
     let address = ClientAddr::from_request_parts(&mut parts, &()).await?.0;
     *req = Request::from_parts(parts, body);
 
@@ -209,10 +205,7 @@ async fn admit(state: &AppState, rule: Rule, req: &mut Request) -> Result<(), Ap
         )));
     }
     if !rule.access.admits(&caller) {
-        return Err(ApiError(Error::denied(format!(
-            "route needs {:?}",
-            rule.access
-        ))));
+        return Err(ApiError(Error::denied(format!("route needs {:?}", rule.access))));
     }
     req.extensions_mut().insert(caller);
     Ok(())
@@ -225,16 +218,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Authed {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Caller>()
-            .cloned()
-            .map(Self)
-            .ok_or_else(|| {
-                ApiError(Error::Internal(
-                    "a handler needs a caller its route does not admit".to_owned(),
-                ))
-            })
+        parts.extensions.get::<Caller>().cloned().map(Self).ok_or_else(|| {
+            ApiError(Error::Internal(
+                "a handler needs a caller its route does not admit".to_owned(),
+            ))
+        })
     }
 }
 
@@ -321,14 +309,8 @@ mod tests {
 
     #[test]
     fn hosts_are_extracted() {
-        assert_eq!(
-            host_of("http://Portal-A:8092/x").as_deref(),
-            Some("portal-a")
-        );
-        assert_eq!(
-            host_of("portal.example.com").as_deref(),
-            Some("portal.example.com")
-        );
+        assert_eq!(host_of("http://Portal-A:8092/x").as_deref(), Some("portal-a"));
+        assert_eq!(host_of("portal.example.com").as_deref(), Some("portal.example.com"));
         assert_eq!(host_of("127.0.0.1:8092").as_deref(), Some("127.0.0.1"));
         assert_eq!(host_of("http://[::1]:80").as_deref(), Some("::1"));
         assert_eq!(host_of("null"), None);

@@ -1,13 +1,10 @@
 //! Converters from service results to wire DTOs. Storage rows never reach the wire directly.
 
 use crate::extract::BaseUrl;
-use backspace_core::{
-    Caller, Directory, FileOperation, FolderContent, FolderInfo, Located, Rights,
-};
+use backspace_core::{Caller, Directory, FileOperation, FolderContent, FolderInfo, Located, Rights};
 use backspace_meta::{ApiKey, File, Folder, Portal, User};
 use backspace_types::dto::files::{
-    content_length_text, EntryCommon, FileDto, FileOperationDto, FolderContentDto, FolderDto,
-    PathPart,
+    content_length_text, EntryCommon, FileDto, FileOperationDto, FolderContentDto, FolderDto, PathPart,
 };
 use backspace_types::dto::keys::ApiKeyDto;
 use backspace_types::dto::people::{EmployeeDto, EmployeeFullDto};
@@ -16,10 +13,7 @@ use backspace_types::{api_datetime, EmployeeStatus, EmployeeType, FileType, Fold
 use std::collections::BTreeMap;
 
 fn avatar(base: &BaseUrl, size: &str) -> String {
-    format!(
-        "{}/static/images/default_user_photo_size_{size}.png?hash=0",
-        base.0
-    )
+    format!("{}/static/images/default_user_photo_size_{size}.png?hash=0", base.0)
 }
 
 /// The short person DTO; a person no longer in the portal shows as a placeholder.
@@ -50,12 +44,7 @@ fn from_dir(dir: &Directory, id: UserId, base: &BaseUrl) -> EmployeeDto {
 }
 
 /// The full person DTO. `createdBy` is shown to the owner and admins only, as DocSpace.
-pub fn employee_full(
-    user: &User,
-    viewer: &Caller,
-    creator: Option<&User>,
-    base: &BaseUrl,
-) -> EmployeeFullDto {
+pub fn employee_full(user: &User, viewer: &Caller, creator: Option<&User>, base: &BaseUrl) -> EmployeeFullDto {
     let status = if user.status == 1 {
         EmployeeStatus::Active
     } else {
@@ -89,12 +78,7 @@ pub fn employee_full(
     }
 }
 
-pub fn key(
-    key: &ApiKey,
-    creator: Option<&User>,
-    plaintext: Option<&str>,
-    base: &BaseUrl,
-) -> ApiKeyDto {
+pub fn key(key: &ApiKey, creator: Option<&User>, plaintext: Option<&str>, base: &BaseUrl) -> ApiKeyDto {
     ApiKeyDto {
         id: key.id,
         name: key.name.clone(),
@@ -181,10 +165,7 @@ fn security(rights: Rights, is_file: bool) -> BTreeMap<&'static str, bool> {
 /// The section root's id and type, and the room's folder type when inside a room.
 fn placement(path: &[Folder]) -> (Option<&Folder>, Option<FolderType>) {
     let root = path.first();
-    let room_kind = path
-        .get(1)
-        .filter(|f| f.kind.room_type().is_some())
-        .map(|f| f.kind);
+    let room_kind = path.get(1).filter(|f| f.kind.room_type().is_some()).map(|f| f.kind);
     (root, room_kind)
 }
 
@@ -263,23 +244,14 @@ pub fn located_folder(l: &Located<FolderInfo>, base: &BaseUrl) -> FolderDto {
 }
 
 /// A file DTO. `path` is the file's folder with its ancestors.
-pub fn file(
-    f: &File,
-    path: &[Folder],
-    rights: Rights,
-    users: &Directory,
-    base: &BaseUrl,
-) -> FileDto {
+pub fn file(f: &File, path: &[Folder], rights: Rights, users: &Directory, base: &BaseUrl) -> FileDto {
     let ext = f
         .title
         .rfind('.')
         .filter(|i| *i > 0)
         .map(|i| f.title[i..].to_lowercase())
         .unwrap_or_default();
-    let view_url = format!(
-        "{}/filehandler.ashx?action=download&fileid={}",
-        base.0, f.id
-    );
+    let view_url = format!("{}/filehandler.ashx?action=download&fileid={}", base.0, f.id);
     FileDto {
         id: f.id,
         folder_id: f.folder_id,

@@ -95,14 +95,8 @@ pub async fn render(req: Request, next: Next) -> Response {
         action: method,
     };
     let mut rendered = match pending {
-        Pending::Success {
-            response: value,
-            total,
-        } => json_response(status, &Envelope::success(value, total, link)),
-        Pending::Error {
-            body,
-            validation: None,
-        } => json_response(status, &body),
+        Pending::Success { response: value, total } => json_response(status, &Envelope::success(value, total, link)),
+        Pending::Error { body, validation: None } => json_response(status, &body),
         Pending::Error {
             body,
             validation: Some(problem),

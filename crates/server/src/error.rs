@@ -36,8 +36,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let kind = self.0.kind();
-        let status =
-            StatusCode::from_u16(kind.spec().status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(kind.spec().status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let message = match &self.0 {
             Error::Internal(detail) => {
                 // 5xx bodies hide internals; the real error goes to the log.
@@ -51,9 +50,7 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let validation = match &self.0 {
-            Error::Validation { field, message } => {
-                Some(ValidationProblem::new(field.clone(), message.clone()))
-            }
+            Error::Validation { field, message } => Some(ValidationProblem::new(field.clone(), message.clone())),
             _ => None,
         };
         let mut response = status.into_response();

@@ -81,15 +81,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for LenientJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(body_rejection)?;
-        let text = std::str::from_utf8(&bytes).map_err(|_| {
-            ApiError(Error::validation(
-                "$",
-                "The request body is not valid UTF-8.",
-            ))
-        })?;
+        let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| ApiError(Error::validation("$", "The request body is not valid UTF-8.")))?;
         let value = if text.trim().is_empty() {
             Value::Object(Default::default())
         } else {
@@ -137,12 +131,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for LenientQuery<T
             map.entry(k.to_lowercase()).or_insert(Value::String(v));
         }
         let value = Value::Object(map);
-        serde_json::from_value(value).map(Self).map_err(|e| {
-            ApiError(Error::validation(
-                "$",
-                format!("A query parameter is not valid: {e}"),
-            ))
-        })
+        serde_json::from_value(value)
+            .map(Self)
+            .map_err(|e| ApiError(Error::validation("$", format!("A query parameter is not valid: {e}"))))
     }
 }
 
@@ -217,18 +208,12 @@ mod tests {
                 ("e".into(), "".into())
             ]
         );
-        assert_eq!(
-            form_urlencoded_pairs("t=%E2%82%AC%"),
-            vec![("t".into(), "€%".into())]
-        );
+        assert_eq!(form_urlencoded_pairs("t=%E2%82%AC%"), vec![("t".into(), "€%".into())]);
     }
 
     #[test]
     fn keys_are_lower_cased_recursively() {
         let v = lower_keys(serde_json::json!({"UserName":"a","Nested":{"InNer":[{"X":1}]}}));
-        assert_eq!(
-            v,
-            serde_json::json!({"username":"a","nested":{"inner":[{"x":1}]}})
-        );
+        assert_eq!(v, serde_json::json!({"username":"a","nested":{"inner":[{"x":1}]}}));
     }
 }

@@ -89,11 +89,9 @@ pub fn router(state: AppState) -> Router {
         };
         let handler = r
             .handler
-            .route_layer(middleware::from_fn(
-                move |req: Request, next: middleware::Next| {
-                    access::guard(axum::extract::State(guard_state.clone()), rule, req, next)
-                },
-            ))
+            .route_layer(middleware::from_fn(move |req: Request, next: middleware::Next| {
+                access::guard(axum::extract::State(guard_state.clone()), rule, req, next)
+            }))
             .layer(limit);
         router = router.route(r.path, handler);
     }
@@ -128,8 +126,7 @@ fn prepare(mut req: Request, public_url: Option<&str>) -> Request {
         .path_and_query()
         .map(|pq| pq.as_str().to_owned())
         .unwrap_or_else(|| "/".to_owned());
-    req.extensions_mut()
-        .insert(RequestUrl(format!("{base}{original}")));
+    req.extensions_mut().insert(RequestUrl(format!("{base}{original}")));
     req.extensions_mut().insert(BaseUrl(base));
     let lower = req.uri().path().to_lowercase();
     if lower != req.uri().path() {
@@ -163,11 +160,7 @@ pub async fn serve(
 /// The router with path preparation, as [`serve`] runs it, for tests without a socket.
 pub fn service(
     state: AppState,
-) -> impl tower::Service<
-    Request,
-    Response = axum::response::Response,
-    Error = std::convert::Infallible,
-> + Clone {
+) -> impl tower::Service<Request, Response = axum::response::Response, Error = std::convert::Infallible> + Clone {
     let public_url = state.config.public_url.clone();
     router(state).map_request(move |req: Request| prepare(req, public_url.as_deref()))
 }

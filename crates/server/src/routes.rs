@@ -17,13 +17,7 @@ pub struct Route {
     pub handler: MethodRouter<AppState>,
 }
 
-fn route(
-    method: Method,
-    path: &'static str,
-    access: Access,
-    scope: Scope,
-    handler: MethodRouter<AppState>,
-) -> Route {
+fn route(method: Method, path: &'static str, access: Access, scope: Scope, handler: MethodRouter<AppState>) -> Route {
     Route {
         method,
         path,
@@ -55,13 +49,7 @@ pub fn table() -> Vec<Route> {
             Global,
             post(portal::register),
         ),
-        route(
-            M::GET,
-            "/api/2.0/portal",
-            Authenticated,
-            Global,
-            get(portal::get),
-        ),
+        route(M::GET, "/api/2.0/portal", Authenticated, Global, get(portal::get)),
         route(
             M::DELETE,
             "/api/2.0/portal/deleteportalimmediately",
@@ -77,13 +65,7 @@ pub fn table() -> Vec<Route> {
             Global,
             post(auth::sign_in),
         ),
-        route(
-            M::GET,
-            "/api/2.0/authentication",
-            Anonymous,
-            Global,
-            get(auth::check),
-        ),
+        route(M::GET, "/api/2.0/authentication", Anonymous, Global, get(auth::check)),
         route(
             M::POST,
             "/api/2.0/authentication/logout",
@@ -91,21 +73,9 @@ pub fn table() -> Vec<Route> {
             Global,
             post(auth::sign_out),
         ),
-        route(
-            M::GET,
-            "/api/2.0/settings",
-            Anonymous,
-            Global,
-            get(auth::settings),
-        ),
+        route(M::GET, "/api/2.0/settings", Anonymous, Global, get(auth::settings)),
         // People
-        route(
-            M::POST,
-            "/api/2.0/people",
-            RoomManager,
-            accounts,
-            post(people::create),
-        ),
+        route(M::POST, "/api/2.0/people", RoomManager, accounts, post(people::create)),
         route(
             M::POST,
             "/api/2.0/people/active",
@@ -113,13 +83,7 @@ pub fn table() -> Vec<Route> {
             accounts,
             post(people::create_active),
         ),
-        route(
-            M::GET,
-            "/api/2.0/people",
-            RoomManager,
-            accounts,
-            get(people::list),
-        ),
+        route(M::GET, "/api/2.0/people", RoomManager, accounts, get(people::list)),
         route(
             M::GET,
             "/api/2.0/people/@self",
@@ -135,20 +99,8 @@ pub fn table() -> Vec<Route> {
             get(people::get),
         ),
         // API keys
-        route(
-            M::POST,
-            "/api/2.0/keys",
-            NotGuest,
-            Global,
-            post(keys::create),
-        ),
-        route(
-            M::GET,
-            "/api/2.0/keys",
-            Authenticated,
-            Global,
-            get(keys::list),
-        ),
+        route(M::POST, "/api/2.0/keys", NotGuest, Global, post(keys::create)),
+        route(M::GET, "/api/2.0/keys", Authenticated, Global, get(keys::list)),
         route(
             M::GET,
             "/api/2.0/keys/permissions",
@@ -156,13 +108,7 @@ pub fn table() -> Vec<Route> {
             Global,
             get(keys::permissions),
         ),
-        route(
-            M::GET,
-            "/api/2.0/keys/@self",
-            Authenticated,
-            Any,
-            get(keys::current),
-        ),
+        route(M::GET, "/api/2.0/keys/@self", Authenticated, Any, get(keys::current)),
         route(
             M::PUT,
             "/api/2.0/keys/{keyid}",
@@ -200,13 +146,7 @@ pub fn table() -> Vec<Route> {
             get(files::get_folder),
         ),
         // Sections and folders
-        route(
-            M::GET,
-            "/api/2.0/files/@my",
-            Authenticated,
-            files_scope,
-            get(files::my),
-        ),
+        route(M::GET, "/api/2.0/files/@my", Authenticated, files_scope, get(files::my)),
         route(
             M::GET,
             "/api/2.0/files/@trash",

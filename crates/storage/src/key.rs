@@ -21,9 +21,7 @@ impl BlobKey {
                 !seg.is_empty()
                     && seg != "."
                     && seg != ".."
-                    && seg
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                    && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
             });
         if valid {
             Ok(Self(key))
@@ -54,9 +52,7 @@ mod tests {
 
     #[test]
     fn rejects_escapes_and_odd_characters() {
-        for bad in [
-            "", "/a", "a/", "a//b", "..", "a/../b", "./a", "a\\b", "a b", "a/\0",
-        ] {
+        for bad in ["", "/a", "a/", "a//b", "..", "a/../b", "./a", "a\\b", "a b", "a/\0"] {
             assert!(BlobKey::new(bad).is_err(), "{bad:?} accepted");
         }
         for good in ["a", "portals/1/files/7.v1", "x-y_z.bin"] {

@@ -49,8 +49,7 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn get(&self, key: &BlobKey) -> Result<ByteStream, StorageError>;
 
     /// Streams `range` of the blob (clamped to its end).
-    async fn get_range(&self, key: &BlobKey, range: Range<u64>)
-        -> Result<ByteStream, StorageError>;
+    async fn get_range(&self, key: &BlobKey, range: Range<u64>) -> Result<ByteStream, StorageError>;
 
     /// The blob's size, or `None` when it does not exist.
     async fn size(&self, key: &BlobKey) -> Result<Option<u64>, StorageError>;

@@ -71,14 +71,9 @@ async fn sync_dir(dir: &Path) -> io::Result<()> {
 impl BlobStore for LocalStore {
     async fn put(&self, key: &BlobKey, mut data: ByteStream) -> Result<u64, StorageError> {
         let final_path = self.path(key);
-        let tmp_path = self
-            .root
-            .join(TMP_DIR)
-            .join(format!("{:032x}", rand::random::<u128>()));
+        let tmp_path = self.root.join(TMP_DIR).join(format!("{:032x}", rand::random::<u128>()));
         let result = async {
-            let mut file = fs::File::create(&tmp_path)
-                .await
-                .map_err(|e| io_err(key, e))?;
+            let mut file = fs::File::create(&tmp_path).await.map_err(|e| io_err(key, e))?;
             let mut written = 0u64;
             while let Some(chunk) = data.next().await {
                 let chunk = chunk.map_err(|source| StorageError::Input {
@@ -91,12 +86,8 @@ impl BlobStore for LocalStore {
             file.sync_all().await.map_err(|e| io_err(key, e))?;
             drop(file);
             let parent = final_path.parent().unwrap_or(&self.root).to_path_buf();
-            fs::create_dir_all(&parent)
-                .await
-                .map_err(|e| io_err(key, e))?;
-            fs::rename(&tmp_path, &final_path)
-                .await
-                .map_err(|e| io_err(key, e))?;
+            fs::create_dir_all(&parent).await.map_err(|e| io_err(key, e))?;
+            fs::rename(&tmp_path, &final_path).await.map_err(|e| io_err(key, e))?;
             sync_dir(&parent).await.map_err(|e| io_err(key, e))?;
             Ok(written)
         }
@@ -113,20 +104,13 @@ impl BlobStore for LocalStore {
         Ok(Box::pin(ReaderStream::with_capacity(file, 64 * 1024)))
     }
 
-    async fn get_range(
-        &self,
-        key: &BlobKey,
-        range: Range<u64>,
-    ) -> Result<ByteStream, StorageError> {
+    async fn get_range(&self, key: &BlobKey, range: Range<u64>) -> Result<ByteStream, StorageError> {
         let mut file = self.open_file(key).await?;
         file.seek(SeekFrom::Start(range.start))
             .await
             .map_err(|e| io_err(key, e))?;
         let len = range.end.saturating_sub(range.start);
-        Ok(Box::pin(ReaderStream::with_capacity(
-            file.take(len),
-            64 * 1024,
-        )))
+        Ok(Box::pin(ReaderStream::with_capacity(file.take(len), 64 * 1024)))
     }
 
     async fn size(&self, key: &BlobKey) -> Result<Option<u64>, StorageError> {
@@ -144,9 +128,7 @@ impl BlobStore for LocalStore {
         while let Some(dir) = stack.pop() {
             let mut entries = match fs::read_dir(&dir).await {
                 Ok(entries) => entries,
-                Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(20) => {
-                    continue
-                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(20) => continue,
                 Err(e) => return Err(io_err(prefix, e)),
             };
             while let Some(entry) = entries.next_entry().await.map_err(|e| io_err(prefix, e))? {
@@ -174,6 +156,21 @@ impl BlobStore for LocalStore {
             Err(e) => Err(io_err(key, e)),
         }
     }
+
+    async fn delete_prefix(&self, prefix: &BlobKey) -> Result<(), StorageError> {
+        // Directories too: a deleted portal leaves nothing behind.
+        let path = self.path(prefix);
+        let result = match fs::metadata(&path).await {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(&path).await,
+            Ok(_) => fs::remove_file(&path).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(prefix, e)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -195,10 +192,7 @@ mod tests {
     }
 
     fn tempdir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "backspace-storage-test-{:x}",
-            rand::random::<u64>()
-        ));
+        let dir = std::env::temp_dir().join(format!("backspace-storage-test-{:x}", rand::random::<u64>()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
     }
@@ -219,26 +213,14 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(n, 11);
-        assert_eq!(
-            read_all(store.get(&key).await.unwrap()).await,
-            b"hello world"
-        );
-        assert_eq!(
-            read_all(store.get_range(&key, 6..11).await.unwrap()).await,
-            b"world"
-        );
+        assert_eq!(read_all(store.get(&key).await.unwrap()).await, b"hello world");
+        assert_eq!(read_all(store.get_range(&key, 6..11).await.unwrap()).await, b"world");
         assert_eq!(store.size(&key).await.unwrap(), Some(11));
-        let listed = store
-            .list(&BlobKey::new("portals/1").unwrap())
-            .await
-            .unwrap();
+        let listed = store.list(&BlobKey::new("portals/1").unwrap()).await.unwrap();
         assert_eq!(listed, vec![key.clone()]);
         store.delete(&key).await.unwrap();
         store.delete(&key).await.unwrap();
-        assert!(matches!(
-            store.get(&key).await,
-            Err(StorageError::NotFound(_))
-        ));
+        assert!(matches!(store.get(&key).await, Err(StorageError::NotFound(_))));
         let _ = std::fs::remove_dir_all(root);
     }
 

@@ -12,8 +12,7 @@ use time::OffsetDateTime;
 pub const NEVER: &str = "0001-01-01T00:00:00";
 
 fn to_datetime(unix_ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
 /// `ApiDateTime` in UTC: `YYYY-MM-DDTHH:MM:SS.fffffffZ`.

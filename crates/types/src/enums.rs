@@ -158,10 +158,7 @@ impl FolderType {
 
     /// Section roots: nothing but rooms may be created directly in them.
     pub fn is_root(self) -> bool {
-        matches!(
-            self,
-            Self::Trash | Self::User | Self::VirtualRooms | Self::Archive
-        )
+        matches!(self, Self::Trash | Self::User | Self::VirtualRooms | Self::Archive)
     }
 }
 
@@ -222,15 +219,9 @@ mod tests {
 
     #[test]
     fn enums_serialise_as_integers() {
-        assert_eq!(
-            serde_json::to_string(&EmployeeType::DocSpaceAdmin).unwrap(),
-            "3"
-        );
+        assert_eq!(serde_json::to_string(&EmployeeType::DocSpaceAdmin).unwrap(), "3");
         assert_eq!(serde_json::to_string(&RoomType::CustomRoom).unwrap(), "5");
-        assert_eq!(
-            serde_json::to_string(&FolderType::VirtualRooms).unwrap(),
-            "14"
-        );
+        assert_eq!(serde_json::to_string(&FolderType::VirtualRooms).unwrap(), "14");
         assert_eq!(serde_json::to_string(&FileType::Pdf).unwrap(), "10");
     }
 

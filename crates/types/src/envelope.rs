@@ -93,14 +93,8 @@ mod tests {
 
     #[test]
     fn count_follows_the_response() {
-        assert_eq!(
-            Envelope::success(Some(json!([1, 2, 3])), None, link()).count,
-            3
-        );
+        assert_eq!(Envelope::success(Some(json!([1, 2, 3])), None, link()).count, 3);
         assert_eq!(Envelope::success(Some(json!(true)), None, link()).count, 1);
-        assert_eq!(
-            Envelope::success(Some(json!({"a":1})), Some(9), link()).total,
-            Some(9)
-        );
+        assert_eq!(Envelope::success(Some(json!({"a":1})), Some(9), link()).total, Some(9));
     }
 }

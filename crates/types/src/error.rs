@@ -132,8 +132,7 @@ mod tests {
 
     #[test]
     fn body_has_docspace_shape() {
-        let body = serde_json::to_value(ErrorBody::new(ErrorKind::NotFound, "file `3` not found"))
-            .unwrap();
+        let body = serde_json::to_value(ErrorBody::new(ErrorKind::NotFound, "file `3` not found")).unwrap();
         assert_eq!(
             body,
             serde_json::json!({"error":{"message":"file `3` not found","type":"System.IO.FileNotFoundException","stack":"","hresult":-2147024894},"status":1,"statusCode":404})

@@ -72,10 +72,7 @@ pub trait LenientEnum: Sized + Copy + 'static {
     const NAME: &'static str;
 
     fn from_number(n: i64) -> Option<Self> {
-        Self::MEMBERS
-            .iter()
-            .find(|(_, v, _)| *v == n)
-            .map(|(_, _, m)| *m)
+        Self::MEMBERS.iter().find(|(_, v, _)| *v == n).map(|(_, _, m)| *m)
     }
 
     fn from_name(s: &str) -> Option<Self> {
@@ -146,15 +143,9 @@ mod tests {
     #[test]
     fn numbers_booleans_and_enums_bind_leniently() {
         let p = probe(r#"{"n":"5","b":"True","t":"roomadmin"}"#).unwrap();
-        assert_eq!(
-            (p.n, p.b, p.t),
-            (Some(5), Some(true), Some(EmployeeType::RoomAdmin))
-        );
+        assert_eq!((p.n, p.b, p.t), (Some(5), Some(true), Some(EmployeeType::RoomAdmin)));
         let p = probe(r#"{"n":7,"b":false,"t":"4"}"#).unwrap();
-        assert_eq!(
-            (p.n, p.b, p.t),
-            (Some(7), Some(false), Some(EmployeeType::User))
-        );
+        assert_eq!((p.n, p.b, p.t), (Some(7), Some(false), Some(EmployeeType::User)));
         let p = probe(r#"{"t":2}"#).unwrap();
         assert_eq!(p.t, Some(EmployeeType::Guest));
         let p = probe("{}").unwrap();

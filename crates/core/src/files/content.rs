@@ -41,17 +41,10 @@ fn numbered(title: &str, n: u32) -> String {
 impl Core {
     /// Uploads into a folder: stores the bytes first, then the row. The bytes stream through;
     /// memory does not grow with the file.
-    pub async fn upload(
-        &self,
-        caller: &Caller,
-        folder: FolderId,
-        up: Upload,
-    ) -> Result<Located<File>> {
+    pub async fn upload(&self, caller: &Caller, folder: FolderId, up: Upload) -> Result<Located<File>> {
         let (path, r) = self.locate_folder(caller, folder).await?;
         if !r.create {
-            return Err(Error::denied(format!(
-                "no right to create in folder `{folder}`"
-            )));
+            return Err(Error::denied(format!("no right to create in folder `{folder}`")));
         }
         let title = clean_title(&up.title, 165);
         if title.is_empty() {
@@ -78,12 +71,10 @@ impl Core {
         let size = match self.blobs.put(&key, data).await {
             Ok(size) => size,
             Err(StorageError::Input { source, .. }) => {
-                return Err(
-                    match source.get_ref().and_then(|e| e.downcast_ref::<TooLarge>()) {
-                        Some(too_large) => Error::PayloadTooLarge(too_large.to_string()),
-                        None => Error::BadRequest(format!("reading the upload failed: {source}")),
-                    },
-                )
+                return Err(match source.get_ref().and_then(|e| e.downcast_ref::<TooLarge>()) {
+                    Some(too_large) => Error::PayloadTooLarge(too_large.to_string()),
+                    None => Error::BadRequest(format!("reading the upload failed: {source}")),
+                })
             }
             Err(e) => return Err(e.into()),
         };
@@ -105,10 +96,7 @@ impl Core {
 
         // The bytes are durable; now the row. If the row cannot be written, the blob goes.
         let written = async {
-            let existing = self
-                .store
-                .file_by_title(caller.portal.id, folder, &title)
-                .await?;
+            let existing = self.store.file_by_title(caller.portal.id, folder, &title).await?;
             match existing {
                 Some(old) if !up.create_new_if_exist => {
                     let (file, old_key) = self
@@ -130,15 +118,9 @@ impl Core {
                         n += 1;
                         candidate = numbered(&title, n);
                     }
-                    Ok(self
-                        .store
-                        .create_file(caller.portal.id, new_file(candidate))
-                        .await?)
+                    Ok(self.store.create_file(caller.portal.id, new_file(candidate)).await?)
                 }
-                None => Ok(self
-                    .store
-                    .create_file(caller.portal.id, new_file(title))
-                    .await?),
+                None => Ok(self.store.create_file(caller.portal.id, new_file(title)).await?),
             }
         }
         .await;
@@ -149,9 +131,7 @@ impl Core {
                 return Err(e);
             }
         };
-        let users = self
-            .directory(caller, [file.created_by, file.modified_by])
-            .await?;
+        let users = self.directory(caller, [file.created_by, file.modified_by]).await?;
         Ok(Located {
             item: file,
             path,
@@ -173,9 +153,7 @@ impl Core {
                 "You don't have enough permission to view the file".to_owned(),
             ));
         }
-        let users = self
-            .directory(caller, [file.created_by, file.modified_by])
-            .await?;
+        let users = self.directory(caller, [file.created_by, file.modified_by]).await?;
         Ok(Located {
             item: file,
             path,
@@ -192,30 +170,19 @@ impl Core {
     /// The bytes of a file, streamed.
     pub async fn download(&self, caller: &Caller, id: FileId) -> Result<(File, ByteStream)> {
         let located = self.locate_file(caller, id).await?;
-        let key = BlobKey::new(located.item.blob_key.clone())
-            .map_err(|e| Error::Internal(e.to_string()))?;
+        let key = BlobKey::new(located.item.blob_key.clone()).map_err(|e| Error::Internal(e.to_string()))?;
         let data = self.blobs.get(&key).await?;
         Ok((located.item, data))
     }
 
     /// `DELETE /api/2.0/files/file/{id}`: to the caller's Trash, or for good when
     /// `immediately` or when it already is in the Trash.
-    pub async fn delete_file(
-        &self,
-        caller: &Caller,
-        id: FileId,
-        immediately: bool,
-    ) -> Result<Vec<FileOperation>> {
+    pub async fn delete_file(&self, caller: &Caller, id: FileId, immediately: bool) -> Result<Vec<FileOperation>> {
         let located = self.locate_file(caller, id).await?;
         if !located.rights.modify_children {
-            return Err(Error::denied(format!(
-                "file `{id}` may not be deleted by this caller"
-            )));
+            return Err(Error::denied(format!("file `{id}` may not be deleted by this caller")));
         }
-        let in_trash = located
-            .path
-            .first()
-            .is_some_and(|root| root.kind == FolderType::Trash);
+        let in_trash = located.path.first().is_some_and(|root| root.kind == FolderType::Trash);
         if immediately || in_trash {
             if let Some(key) = self.store.delete_file(caller.portal.id, id).await? {
                 self.delete_blobs(vec![key]).await;

@@ -37,10 +37,7 @@ pub(crate) fn clean_title(title: &str, max: usize) -> String {
 pub(crate) fn page(q: &ListQuery) -> Result<(usize, usize)> {
     let count = q.count.unwrap_or(100);
     if !(1..=100).contains(&count) {
-        return Err(Error::validation(
-            "Count",
-            "The field Count must be between 1 and 100.",
-        ));
+        return Err(Error::validation("Count", "The field Count must be between 1 and 100."));
     }
     let start = q.startindex.unwrap_or(0);
     if start < 0 {
@@ -54,11 +51,7 @@ pub(crate) fn page(q: &ListQuery) -> Result<(usize, usize)> {
 
 impl Core {
     /// A folder with its ancestors and the caller's rights on it; 404 when it does not exist.
-    pub(crate) async fn locate_folder(
-        &self,
-        caller: &Caller,
-        id: FolderId,
-    ) -> Result<(Vec<Folder>, Rights)> {
+    pub(crate) async fn locate_folder(&self, caller: &Caller, id: FolderId) -> Result<(Vec<Folder>, Rights)> {
         let path = self.store.ancestors(caller.portal.id, id).await?;
         if path.is_empty() {
             return Err(folder_not_found());
@@ -68,8 +61,7 @@ impl Core {
     }
 
     async fn info(&self, caller: &Caller, folder: Folder, rights: Rights) -> Result<FolderInfo> {
-        let (files_count, folders_count) =
-            self.store.child_counts(caller.portal.id, folder.id).await?;
+        let (files_count, folders_count) = self.store.child_counts(caller.portal.id, folder.id).await?;
         Ok(FolderInfo {
             folder,
             files_count,
@@ -108,14 +100,9 @@ impl Core {
             return Err(Error::validation("Title", "The Title field is required."));
         }
         let Some(room_type) = room_type else {
-            return Err(Error::validation(
-                "RoomType",
-                "The RoomType field is required.",
-            ));
+            return Err(Error::validation("RoomType", "The RoomType field is required."));
         };
-        let root = self
-            .section(caller, FolderType::VirtualRooms, false)
-            .await?;
+        let root = self.section(caller, FolderType::VirtualRooms, false).await?;
         let room = self
             .store
             .create_folder(
@@ -152,9 +139,7 @@ impl Core {
         }
         let path = self.store.ancestors(caller.portal.id, parent).await?;
         if path.is_empty() {
-            return Err(Error::InvalidOperation(
-                "The required folder was not found".to_owned(),
-            ));
+            return Err(Error::InvalidOperation("The required folder was not found".to_owned()));
         }
         if !rights(caller, &path).create {
             return Err(cannot_create());
@@ -189,9 +174,7 @@ impl Core {
     async fn located_folder(&self, caller: &Caller, id: FolderId) -> Result<Located<FolderInfo>> {
         let (path, r) = self.locate_folder(caller, id).await?;
         let folder = path.last().cloned().ok_or_else(folder_not_found)?;
-        let users = self
-            .directory(caller, [folder.created_by, folder.modified_by])
-            .await?;
+        let users = self.directory(caller, [folder.created_by, folder.modified_by]).await?;
         let info = self.info(caller, folder, r).await?;
         Ok(Located {
             item: info,
@@ -202,12 +185,7 @@ impl Core {
     }
 
     /// `GET /api/2.0/files/{id}`: a folder's content, folders first, paged.
-    pub async fn list_folder(
-        &self,
-        caller: &Caller,
-        id: FolderId,
-        q: ListQuery,
-    ) -> Result<FolderContent> {
+    pub async fn list_folder(&self, caller: &Caller, id: FolderId, q: ListQuery) -> Result<FolderContent> {
         let (start, count) = page(&q)?;
         let (path, r) = self.locate_folder(caller, id).await?;
         if !r.read {
@@ -221,13 +199,8 @@ impl Core {
             .as_deref()
             .map(str::to_lowercase)
             .filter(|f| !f.is_empty());
-        let matches = |title: &str| {
-            filter
-                .as_ref()
-                .is_none_or(|f| title.to_lowercase().contains(f))
-        };
-        let is_rooms_root = path.len() == 1
-            && matches!(current.kind, FolderType::VirtualRooms | FolderType::Archive);
+        let matches = |title: &str| filter.as_ref().is_none_or(|f| title.to_lowercase().contains(f));
+        let is_rooms_root = path.len() == 1 && matches!(current.kind, FolderType::VirtualRooms | FolderType::Archive);
 
         let mut folders = Vec::new();
         for child in self.store.child_folders(caller.portal.id, id).await? {
@@ -270,11 +243,7 @@ impl Core {
             people.extend([folder.created_by, folder.modified_by]);
             infos.push(self.info(caller, folder, r).await?);
         }
-        people.extend(
-            page_files
-                .iter()
-                .flat_map(|f| [f.created_by, f.modified_by]),
-        );
+        people.extend(page_files.iter().flat_map(|f| [f.created_by, f.modified_by]));
         let users = self.directory(caller, people).await?;
         let current = self.info(caller, current, r).await?;
         Ok(FolderContent {
@@ -300,24 +269,14 @@ impl Core {
     }
 
     /// `GET /api/2.0/files/@my`, `@trash`.
-    pub async fn list_section(
-        &self,
-        caller: &Caller,
-        kind: FolderType,
-        q: ListQuery,
-    ) -> Result<FolderContent> {
+    pub async fn list_section(&self, caller: &Caller, kind: FolderType, q: ListQuery) -> Result<FolderContent> {
         let root = self.section(caller, kind, true).await?;
         self.list_folder(caller, root.id, q).await
     }
 
     /// `GET /api/2.0/files/@root`: My documents (when the caller has one), the rooms root and
     /// the Trash.
-    pub async fn list_roots(
-        &self,
-        caller: &Caller,
-        q: ListQuery,
-        without_trash: bool,
-    ) -> Result<Vec<FolderContent>> {
+    pub async fn list_roots(&self, caller: &Caller, q: ListQuery, without_trash: bool) -> Result<Vec<FolderContent>> {
         let mut out = Vec::new();
         let mut sections = vec![(FolderType::User, true), (FolderType::VirtualRooms, false)];
         if !without_trash {
@@ -335,12 +294,7 @@ impl Core {
 
     /// `DELETE /api/2.0/files/folder/{id}`: to the caller's Trash, or for good when
     /// `immediately` or when it already is in the Trash.
-    pub async fn delete_folder(
-        &self,
-        caller: &Caller,
-        id: FolderId,
-        immediately: bool,
-    ) -> Result<Vec<FileOperation>> {
+    pub async fn delete_folder(&self, caller: &Caller, id: FolderId, immediately: bool) -> Result<Vec<FileOperation>> {
         let (path, r) = self.locate_folder(caller, id).await?;
         if !r.read {
             return Err(folder_not_found());
@@ -350,9 +304,7 @@ impl Core {
                 "folder `{id}` may not be deleted by this caller"
             )));
         }
-        let in_trash = path
-            .first()
-            .is_some_and(|root| root.kind == FolderType::Trash);
+        let in_trash = path.first().is_some_and(|root| root.kind == FolderType::Trash);
         if immediately || in_trash {
             let blobs = self.store.delete_folder_tree(caller.portal.id, id).await?;
             self.delete_blobs(blobs).await;
@@ -372,8 +324,7 @@ impl Core {
             error: String::new(),
             processed: 1,
         };
-        self.operations
-            .record(caller.portal.id, caller.user.id, op.clone());
+        self.operations.record(caller.portal.id, caller.user.id, op.clone());
         vec![op]
     }
 

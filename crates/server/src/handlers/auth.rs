@@ -25,14 +25,8 @@ pub async fn sign_in(
     LenientJson(req): LenientJson<AuthRequest>,
 ) -> ApiResult<Response> {
     let signed = state.core.sign_in(&portal, req, &address).await?;
-    let expires = signed
-        .expires_at
-        .map(plain_utc)
-        .unwrap_or_else(|| NEVER.to_owned());
-    let mut cookie = format!(
-        "asc_auth_key={}; Path=/; HttpOnly; SameSite=Strict",
-        signed.token
-    );
+    let expires = signed.expires_at.map(plain_utc).unwrap_or_else(|| NEVER.to_owned());
+    let mut cookie = format!("asc_auth_key={}; Path=/; HttpOnly; SameSite=Strict", signed.token);
     if let Some(at) = signed.expires_at {
         let max_age = (at - backspace_types::datetime::now_ms()) / 1000;
         cookie.push_str(&format!("; Max-Age={max_age}"));
@@ -64,9 +58,7 @@ pub async fn sign_out(
         state.core.sign_out(&portal, &token).await?;
     }
     let mut response = Reply::none().into_response();
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, clear_cookie());
+    response.headers_mut().append(header::SET_COOKIE, clear_cookie());
     Ok(response)
 }
 

@@ -59,14 +59,8 @@ pub async fn handle(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
-    headers.insert(
-        header::CONTENT_LENGTH,
-        HeaderValue::from(file.size.max(0) as u64),
-    );
-    let value = format!(
-        "{disposition}; filename*=UTF-8''{}",
-        encode_filename(&file.title)
-    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(file.size.max(0) as u64));
+    let value = format!("{disposition}; filename*=UTF-8''{}", encode_filename(&file.title));
     if let Ok(v) = HeaderValue::from_str(&value) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }

@@ -13,9 +13,7 @@ use axum::http::header;
 use backspace_core::{Caller, Located, Upload};
 use backspace_meta::File;
 use backspace_storage::ByteStream;
-use backspace_types::dto::files::{
-    CreateFolderRequest, CreateRoomRequest, DeleteRequest, ListQuery, UploadQuery,
-};
+use backspace_types::dto::files::{CreateFolderRequest, CreateRoomRequest, DeleteRequest, ListQuery, UploadQuery};
 use backspace_types::{FileId, FolderId, FolderType};
 use futures_util::StreamExt;
 use std::io;
@@ -27,10 +25,7 @@ pub async fn create_room(
     base: BaseUrl,
     LenientJson(req): LenientJson<CreateRoomRequest>,
 ) -> ApiResult {
-    let room = state
-        .core
-        .create_room(&caller, req.title, req.roomtype)
-        .await?;
+    let room = state.core.create_room(&caller, req.title, req.roomtype).await?;
     Ok(Reply::ok(convert::located_folder(&room, &base)))
 }
 
@@ -80,13 +75,7 @@ pub async fn list_folder(
     Ok(Reply::ok(convert::content(&content, &base)))
 }
 
-async fn section(
-    state: &AppState,
-    caller: &Caller,
-    kind: FolderType,
-    q: ListQuery,
-    base: &BaseUrl,
-) -> ApiResult {
+async fn section(state: &AppState, caller: &Caller, kind: FolderType, q: ListQuery, base: &BaseUrl) -> ApiResult {
     let content = state.core.list_section(caller, kind, q).await?;
     Ok(Reply::ok(convert::content(&content, base)))
 }
@@ -132,9 +121,7 @@ pub async fn roots(
         .list_roots(&caller, q, r.withouttrash.unwrap_or(false))
         .await?;
     Ok(Reply::ok(
-        all.iter()
-            .map(|c| convert::content(c, &base))
-            .collect::<Vec<_>>(),
+        all.iter().map(|c| convert::content(c, &base)).collect::<Vec<_>>(),
     ))
 }
 
@@ -149,9 +136,7 @@ pub async fn delete_folder(
         .core
         .delete_folder(&caller, id, req.immediately.unwrap_or(false))
         .await?;
-    Ok(Reply::ok(
-        ops.iter().map(convert::operation).collect::<Vec<_>>(),
-    ))
+    Ok(Reply::ok(ops.iter().map(convert::operation).collect::<Vec<_>>()))
 }
 
 /// `DELETE /api/2.0/files/file/{id}`.
@@ -165,17 +150,13 @@ pub async fn delete_file(
         .core
         .delete_file(&caller, id, req.immediately.unwrap_or(false))
         .await?;
-    Ok(Reply::ok(
-        ops.iter().map(convert::operation).collect::<Vec<_>>(),
-    ))
+    Ok(Reply::ok(ops.iter().map(convert::operation).collect::<Vec<_>>()))
 }
 
 /// `GET /api/2.0/files/fileops`.
 pub async fn operations(State(state): State<AppState>, Authed(caller): Authed) -> ApiResult {
     let ops = state.core.file_operations(&caller);
-    Ok(Reply::ok(
-        ops.iter().map(convert::operation).collect::<Vec<_>>(),
-    ))
+    Ok(Reply::ok(ops.iter().map(convert::operation).collect::<Vec<_>>()))
 }
 
 /// `GET /api/2.0/files/file/{id}`.
@@ -193,10 +174,7 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         ApiError(backspace_core::Error::PayloadTooLarge(e.body_text()))
     } else {
-        ApiError::bad_request(format!(
-            "the multipart body is malformed: {}",
-            e.body_text()
-        ))
+        ApiError::bad_request(format!("the multipart body is malformed: {}", e.body_text()))
     }
 }
 
@@ -274,15 +252,7 @@ async fn upload_multipart(
             .clone()
             .or_else(|| field.file_name().map(str::to_owned))
             .unwrap_or_default();
-        return upload_field(
-            state,
-            caller,
-            folder,
-            name,
-            q.createnewifexist.unwrap_or(false),
-            field,
-        )
-        .await;
+        return upload_field(state, caller, folder, name, q.createnewifexist.unwrap_or(false), field).await;
     }
     Err(ApiError::bad_request(
         "the multipart body has no file part (a part named `File`)",
@@ -290,12 +260,9 @@ async fn upload_multipart(
 }
 
 async fn multipart_of(req: Request, state: &AppState) -> Result<Multipart, ApiError> {
-    Multipart::from_request(req, state).await.map_err(|e| {
-        ApiError::bad_request(format!(
-            "expected a multipart/form-data body: {}",
-            e.body_text()
-        ))
-    })
+    Multipart::from_request(req, state)
+        .await
+        .map_err(|e| ApiError::bad_request(format!("expected a multipart/form-data body: {}", e.body_text())))
 }
 
 /// `POST /api/2.0/files/{folder}/upload`: multipart; answers an array of one file.
@@ -354,16 +321,12 @@ pub async fn insert(
         let multipart = multipart_of(req, &state).await?;
         upload_multipart(&state, &caller, folder, q, multipart).await?
     } else {
-        let title = q
-            .title
-            .clone()
-            .filter(|t| !t.trim().is_empty())
-            .ok_or_else(|| {
-                ApiError(backspace_core::Error::validation(
-                    "Title",
-                    "The Title field is required: send ?title=NAME",
-                ))
-            })?;
+        let title = q.title.clone().filter(|t| !t.trim().is_empty()).ok_or_else(|| {
+            ApiError(backspace_core::Error::validation(
+                "Title",
+                "The Title field is required: send ?title=NAME",
+            ))
+        })?;
         let data: ByteStream = Box::pin(
             req.into_body()
                 .into_data_stream()

@@ -27,11 +27,7 @@ pub async fn create(
 }
 
 /// `GET /api/2.0/keys`.
-pub async fn list(
-    State(state): State<AppState>,
-    Authed(caller): Authed,
-    base: BaseUrl,
-) -> ApiResult {
+pub async fn list(State(state): State<AppState>, Authed(caller): Authed, base: BaseUrl) -> ApiResult {
     let keys = state.core.list_keys(&caller).await?;
     let creators: Vec<_> = keys.iter().map(|k| k.user_id).collect();
     let dir = state.core.directory(&caller, creators).await?;
@@ -48,18 +44,9 @@ pub async fn permissions() -> ApiResult {
 }
 
 /// `GET /api/2.0/keys/@self`.
-pub async fn current(
-    State(state): State<AppState>,
-    Authed(caller): Authed,
-    base: BaseUrl,
-) -> ApiResult {
+pub async fn current(State(state): State<AppState>, Authed(caller): Authed, base: BaseUrl) -> ApiResult {
     let key = state.core.current_key(&caller).await?;
-    Ok(Reply::ok(convert::key(
-        &key,
-        Some(&caller.user),
-        None,
-        &base,
-    )))
+    Ok(Reply::ok(convert::key(&key, Some(&caller.user), None, &base)))
 }
 
 /// `PUT /api/2.0/keys/{id}`.
@@ -73,10 +60,6 @@ pub async fn update(
 }
 
 /// `DELETE /api/2.0/keys/{id}`.
-pub async fn delete(
-    State(state): State<AppState>,
-    Authed(caller): Authed,
-    PathId(id): PathId<KeyId>,
-) -> ApiResult {
+pub async fn delete(State(state): State<AppState>, Authed(caller): Authed, PathId(id): PathId<KeyId>) -> ApiResult {
     Ok(Reply::ok(state.core.delete_key(&caller, id).await?))
 }

@@ -15,9 +15,7 @@ use backspace_types::UserId;
 async fn full(state: &AppState, caller: &Caller, user: &User, base: &BaseUrl) -> ApiResult {
     let dir = state.core.directory(caller, user.created_by).await?;
     let creator = user.created_by.and_then(|id| dir.get(&id));
-    Ok(Reply::ok(convert::employee_full(
-        user, caller, creator, base,
-    )))
+    Ok(Reply::ok(convert::employee_full(user, caller, creator, base)))
 }
 
 /// `POST /api/2.0/people`.
@@ -70,9 +68,7 @@ pub async fn list(
     let dir = state.core.directory(&caller, creators).await?;
     let dtos: Vec<_> = users
         .iter()
-        .map(|u| {
-            convert::employee_full(u, &caller, u.created_by.and_then(|id| dir.get(&id)), &base)
-        })
+        .map(|u| convert::employee_full(u, &caller, u.created_by.and_then(|id| dir.get(&id)), &base))
         .collect();
     Ok(Reply::ok(dtos).with_total(total))
 }

@@ -59,9 +59,7 @@ pub async fn register(
             let reference = format!("{}/confirm.aspx?first=true", base.0);
             (StatusCode::OK, Json(RegisterResponse { reference, tenant })).into_response()
         }
-        Ok(RegisterOutcome::Rejected { code, message }) => {
-            register_error(StatusCode::BAD_REQUEST, code, &message)
-        }
+        Ok(RegisterOutcome::Rejected { code, message }) => register_error(StatusCode::BAD_REQUEST, code, &message),
         Err(e) => {
             tracing::error!(error = %e, "registering a portal failed");
             register_error(
@@ -79,11 +77,7 @@ pub async fn get(Authed(caller): Authed, PortalCtx(portal): PortalCtx) -> ApiRes
 }
 
 /// `DELETE /api/2.0/portal/deleteportalimmediately`.
-pub async fn delete(
-    State(state): State<AppState>,
-    Authed(caller): Authed,
-    base: BaseUrl,
-) -> ApiResult<Response> {
+pub async fn delete(State(state): State<AppState>, Authed(caller): Authed, base: BaseUrl) -> ApiResult<Response> {
     state.core.delete_portal(&caller).await?;
     let mut response = Reply::ok(format!("{}/", base.0)).into_response();
     response
