@@ -317,7 +317,7 @@ async fn bad_inputs_get_clear_4xx_errors() {
         if let Some(b) = c.body {
             req = req.body(b);
         }
-        let resp = req.send().await.unwrap();
+        let resp = req.send().await.unwrap_or_else(|e| panic!("{}: {e:?}", c.what));
         let status = resp.status().as_u16();
         let ctype = resp
             .headers()

@@ -3,7 +3,7 @@
 use crate::caller::Caller;
 use crate::password;
 use crate::{Core, Error, Result};
-use backspace_meta::{NewPortal, NewUser, Portal, StoreError, User};
+use backspace_meta::{NewPortal, NewUser, Portal, StoreError};
 use backspace_storage::BlobKey;
 use backspace_types::datetime::now_ms;
 use backspace_types::dto::portal::RegisterRequest;
@@ -30,7 +30,6 @@ pub struct GeneratedOwner {
 pub enum RegisterOutcome {
     Created {
         portal: Portal,
-        owner: User,
     },
     /// Refused, with DocSpace's error code (`portalNameExist`, `params`, …) and message.
     Rejected {
@@ -184,7 +183,7 @@ impl Core {
             .create_portal(portal, owner_user(&email, &first, &last, hash, now))
             .await
         {
-            Ok((portal, owner)) => Ok(RegisterOutcome::Created { portal, owner }),
+            Ok((portal, _owner)) => Ok(RegisterOutcome::Created { portal }),
             Err(StoreError::Conflict(_)) => reject("portalNameExist", "Portal already exists"),
             Err(e) => Err(e.into()),
         }

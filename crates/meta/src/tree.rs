@@ -110,16 +110,25 @@ fn file_from_row(row: &AnyRow) -> Result<File> {
     })
 }
 
-async fn insert_folder(
-    conn: &mut AnyConnection,
-    portal: PortalId,
+/// A folder row to insert.
+struct FolderRow<'a> {
     parent: Option<FolderId>,
     kind: FolderType,
-    title: &str,
+    title: &'a str,
     owner: Option<UserId>,
     by: UserId,
     now: i64,
-) -> Result<FolderId> {
+}
+
+async fn insert_folder(conn: &mut AnyConnection, portal: PortalId, row: FolderRow<'_>) -> Result<FolderId> {
+    let FolderRow {
+        parent,
+        kind,
+        title,
+        owner,
+        by,
+        now,
+    } = row;
     let id = FolderId(next_id(conn, "folder").await?);
     sqlx::query(&format!(
         "INSERT INTO folders ({FOLDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7, $8)"
@@ -144,8 +153,17 @@ pub(crate) async fn insert_portal_roots(
     owner: UserId,
     now: i64,
 ) -> Result<()> {
-    insert_folder(conn, portal, None, FolderType::VirtualRooms, "Rooms", None, owner, now).await?;
-    insert_folder(conn, portal, None, FolderType::Archive, "Archive", None, owner, now).await?;
+    for (kind, title) in [(FolderType::VirtualRooms, "Rooms"), (FolderType::Archive, "Archive")] {
+        let row = FolderRow {
+            parent: None,
+            kind,
+            title,
+            owner: None,
+            by: owner,
+            now,
+        };
+        insert_folder(conn, portal, row).await?;
+    }
     Ok(())
 }
 
@@ -159,7 +177,19 @@ pub(crate) async fn insert_section(
     now: i64,
 ) -> Result<()> {
     let by = owner.unwrap_or(UserId(uuid::Uuid::nil()));
-    insert_folder(conn, portal, None, kind, title, owner, by, now).await?;
+    insert_folder(
+        conn,
+        portal,
+        FolderRow {
+            parent: None,
+            kind,
+            title,
+            owner,
+            by,
+            now,
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -195,7 +225,15 @@ pub trait TreeStore: Send + Sync {
 impl TreeStore for SqlStore {
     async fn create_folder(&self, portal: PortalId, f: NewFolder) -> Result<Folder> {
         let mut tx = self.pool.begin().await?;
-        let id = insert_folder(&mut tx, portal, Some(f.parent_id), f.kind, &f.title, None, f.by, f.now).await?;
+        let row = FolderRow {
+            parent: Some(f.parent_id),
+            kind: f.kind,
+            title: &f.title,
+            owner: None,
+            by: f.by,
+            now: f.now,
+        };
+        let id = insert_folder(&mut tx, portal, row).await?;
         tx.commit().await?;
         self.folder(portal, id)
             .await?

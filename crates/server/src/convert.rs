@@ -171,8 +171,8 @@ fn placement(path: &[Folder]) -> (Option<&Folder>, Option<FolderType>) {
 
 fn common(
     title: &str,
-    created: (UserId, i64),
-    modified: (UserId, i64),
+    // (who, when) of the creation and of the last change.
+    [created, modified]: [(UserId, i64); 2],
     path: &[Folder],
     rights: Rights,
     is_file: bool,
@@ -214,8 +214,7 @@ pub fn folder(info: &FolderInfo, path: &[Folder], users: &Directory, base: &Base
         parent_id: f.parent_id.unwrap_or(backspace_types::FolderId(0)),
         common: common(
             &f.title,
-            (f.created_by, f.created_at),
-            (f.modified_by, f.modified_at),
+            [(f.created_by, f.created_at), (f.modified_by, f.modified_at)],
             path,
             info.rights,
             false,
@@ -257,8 +256,7 @@ pub fn file(f: &File, path: &[Folder], rights: Rights, users: &Directory, base: 
         folder_id: f.folder_id,
         common: common(
             &f.title,
-            (f.created_by, f.created_at),
-            (f.modified_by, f.modified_at),
+            [(f.created_by, f.created_at), (f.modified_by, f.modified_at)],
             path,
             rights,
             true,

@@ -54,7 +54,7 @@ pub async fn register(
         Err(e) => return register_error(StatusCode::BAD_REQUEST, "params", &e.0.to_string()),
     };
     match state.core.register_portal(req).await {
-        Ok(RegisterOutcome::Created { portal, .. }) => {
+        Ok(RegisterOutcome::Created { portal }) => {
             let tenant = convert::registered(&portal, &base);
             let reference = format!("{}/confirm.aspx?first=true", base.0);
             (StatusCode::OK, Json(RegisterResponse { reference, tenant })).into_response()
