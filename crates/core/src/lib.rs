@@ -10,6 +10,7 @@ mod caller;
 mod error;
 mod files;
 mod keys;
+mod paging;
 mod password;
 mod people;
 mod portal;

@@ -97,26 +97,16 @@ impl Core {
 
     /// `GET /api/2.0/people`: active people, paged; returns the page and the total.
     pub async fn list_people(&self, caller: &Caller, q: PeopleQuery) -> Result<(Vec<User>, i64, i64)> {
-        let count = q.count.unwrap_or(100);
-        if !(1..=100).contains(&count) {
-            return Err(Error::validation("Count", "The field Count must be between 1 and 100."));
-        }
-        let start = q.startindex.unwrap_or(0);
-        if start < 0 {
-            return Err(Error::validation(
-                "StartIndex",
-                "The field StartIndex must not be negative.",
-            ));
-        }
+        let (start, count) = crate::paging::page(q.count, q.startindex)?;
         let query = UserQuery {
             text: q.filtervalue.filter(|t| !t.trim().is_empty()),
-            offset: start,
-            limit: count,
+            offset: start as i64,
+            limit: count as i64,
             by_email: q.sortby.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("email")),
             descending: q.sortorder == Some(1),
         };
         let (users, total) = self.store.users(caller.portal.id, &query).await?;
-        Ok((users, total, start))
+        Ok((users, total, start as i64))
     }
 
     /// `GET /api/2.0/people/{id}`.

@@ -33,22 +33,6 @@ pub(crate) fn clean_title(title: &str, max: usize) -> String {
     cleaned.trim().to_owned()
 }
 
-/// Paging of listings: `count` 1..=100 (default 100), `startIndex` ≥ 0.
-pub(crate) fn page(q: &ListQuery) -> Result<(usize, usize)> {
-    let count = q.count.unwrap_or(100);
-    if !(1..=100).contains(&count) {
-        return Err(Error::validation("Count", "The field Count must be between 1 and 100."));
-    }
-    let start = q.startindex.unwrap_or(0);
-    if start < 0 {
-        return Err(Error::validation(
-            "StartIndex",
-            "The field StartIndex must not be negative.",
-        ));
-    }
-    Ok((start as usize, count as usize))
-}
-
 impl Core {
     /// A folder with its ancestors and the caller's rights on it; 404 when it does not exist.
     pub(crate) async fn locate_folder(&self, caller: &Caller, id: FolderId) -> Result<(Vec<Folder>, Rights)> {
@@ -186,7 +170,7 @@ impl Core {
 
     /// `GET /api/2.0/files/{id}`: a folder's content, folders first, paged.
     pub async fn list_folder(&self, caller: &Caller, id: FolderId, q: ListQuery) -> Result<FolderContent> {
-        let (start, count) = page(&q)?;
+        let (start, count) = crate::paging::page(q.count, q.startindex)?;
         let (path, r) = self.locate_folder(caller, id).await?;
         if !r.read {
             return Err(Error::InvalidOperation(
