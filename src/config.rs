@@ -25,6 +25,10 @@ pub struct FileConfig {
     pub session_lifetime_days: Option<u64>,
     pub secure_cookies: Option<bool>,
     pub password_salt: Option<String>,
+    /// Directories `Local` backups may use.
+    pub local_backup_roots: Option<Vec<PathBuf>>,
+    /// `zstd` (default) or `gzip`.
+    pub archive_compression: Option<String>,
 }
 
 impl FileConfig {
@@ -51,6 +55,8 @@ pub struct Config {
     pub session_lifetime_days: u64,
     pub secure_cookies: bool,
     pub password_salt: String,
+    pub local_backup_roots: Vec<PathBuf>,
+    pub compression: backspace_format::Compression,
 }
 
 /// Values from the environment and flags (clap reads both), which override the file.
@@ -87,6 +93,9 @@ pub struct Overrides {
     /// Largest accepted upload, in bytes [default: 1073741824]
     #[arg(long, env = "BACKSPACE_MAX_UPLOAD_BYTES", global = true)]
     pub max_upload_bytes: Option<u64>,
+    /// Directories Local backups may be written to and restored from, colon-separated
+    #[arg(long, env = "BACKSPACE_LOCAL_BACKUP_ROOTS", global = true)]
+    pub local_backup_roots: Option<String>,
 }
 
 impl Config {
@@ -121,7 +130,23 @@ impl Config {
             ("off", None) | ("", None) => backspace_server::Registration::Off,
             (other, None) => bail!("registration must be `off` or `open`, not `{other}`"),
         };
+        let local_backup_roots = match &o.local_backup_roots {
+            Some(list) => list.split(':').filter(|p| !p.trim().is_empty()).map(PathBuf::from).collect(),
+            None => file.local_backup_roots.unwrap_or_default(),
+        };
+        for root in &local_backup_roots {
+            if !root.is_absolute() {
+                bail!("local backup root `{}` must be an absolute path", root.display());
+            }
+        }
+        let compression = match file.archive_compression.as_deref().unwrap_or("zstd") {
+            "zstd" => backspace_format::Compression::Zstd,
+            "gzip" => backspace_format::Compression::Gzip,
+            other => bail!("archive_compression must be `zstd` or `gzip`, not `{other}`"),
+        };
         Ok(Self {
+            local_backup_roots,
+            compression,
             listen: o
                 .listen
                 .or(file.listen)

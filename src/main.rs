@@ -3,6 +3,7 @@
 mod config;
 
 use anyhow::Context;
+use backspace_core::backup::BackupSettings;
 use backspace_core::{Core, OwnerSeed, Settings};
 use backspace_meta::{redact, SqlStore};
 use backspace_server::{AppState, ServerConfig};
@@ -68,6 +69,11 @@ async fn open(config: &Config) -> anyhow::Result<Arc<Core>> {
         session_lifetime: Duration::from_secs(config.session_lifetime_days * 24 * 3600),
         password_salt: config.password_salt.clone(),
         max_upload_bytes: config.max_upload_bytes,
+        backup: BackupSettings {
+            local_roots: config.local_backup_roots.clone(),
+            compression: config.compression,
+            ..BackupSettings::default()
+        },
         ..Settings::default()
     };
     let core = Arc::new(Core::new(Arc::new(store), Arc::new(blobs), settings));
@@ -87,6 +93,36 @@ async fn open(config: &Config) -> anyhow::Result<Arc<Core>> {
         println!("  password: {}", generated.password);
     }
     Ok(core)
+}
+
+/// The background workers: the scheduler (every 30 s, so a backup starts within a minute of its
+/// time), the cleaner of expired backups (every 5 minutes) and the purge of expired sessions
+/// (hourly; the lookup refuses them anyway).
+fn spawn_workers(core: Arc<Core>) -> Vec<tokio::task::JoinHandle<()>> {
+    use backspace_types::datetime::now_ms;
+    let every = |period: Duration, name: &'static str, core: Arc<Core>, step: fn(Arc<Core>) -> futures_util::future::BoxFuture<'static, anyhow::Result<()>>| {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = step(core.clone()).await {
+                    tracing::warn!(worker = name, error = %e, "background step failed");
+                }
+            }
+        })
+    };
+    vec![
+        every(Duration::from_secs(30), "scheduler", core.clone(), |c| {
+            Box::pin(async move { c.run_due_schedules(now_ms()).await.map(|_| ()).map_err(|e| anyhow::anyhow!("{e}")) })
+        }),
+        every(Duration::from_secs(300), "cleaner", core.clone(), |c| {
+            Box::pin(async move { c.clean_expired(now_ms()).await.map(|_| ()).map_err(|e| anyhow::anyhow!("{e}")) })
+        }),
+        every(Duration::from_secs(3600), "sessions", core, |c| {
+            Box::pin(async move { c.store().purge_sessions(now_ms()).await.map(|_| ()).map_err(|e| anyhow::anyhow!("{e}")) })
+        }),
+    ]
 }
 
 async fn shutdown_signal() {
@@ -122,19 +158,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         public_url: config.public_url.clone(),
         secure_cookies: config.secure_cookies,
     };
-    // Expired sessions are purged hourly; the lookup refuses them anyway.
-    let purger = {
-        let core = core.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(3600));
-            loop {
-                tick.tick().await;
-                if let Err(e) = core.store().purge_sessions(backspace_types::datetime::now_ms()).await {
-                    tracing::warn!(error = %e, "purging expired sessions failed");
-                }
-            }
-        })
-    };
+    let recovered = core.recover_jobs().await.context("recovering jobs interrupted by the last stop")?;
+    if recovered > 0 {
+        tracing::warn!(jobs = recovered, "jobs that were running when the server stopped are reported as failed");
+    }
+    let workers = spawn_workers(core.clone());
     println!("backspace listening on http://{addr}");
     tracing::info!(%addr, database = %redact(&config.database_url), data_dir = %config.data_dir.display(), "serving");
     let state = AppState {
@@ -142,7 +170,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         config: Arc::new(server_config),
     };
     backspace_server::serve(listener, state, shutdown_signal()).await?;
-    purger.abort();
+    for w in workers {
+        w.abort();
+    }
     Ok(())
 }
 

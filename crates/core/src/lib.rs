@@ -6,6 +6,7 @@
 //! the job runner land here as further services.
 
 mod auth;
+pub mod backup;
 mod caller;
 mod error;
 mod files;
@@ -43,6 +44,7 @@ pub struct Settings {
     /// Failed sign-ins allowed per (login, address) in [`Settings::login_window`].
     pub login_attempts: usize,
     pub login_window: Duration,
+    pub backup: backup::BackupSettings,
 }
 
 impl Default for Settings {
@@ -53,6 +55,7 @@ impl Default for Settings {
             max_upload_bytes: 1 << 30,
             login_attempts: 5,
             login_window: Duration::from_secs(60),
+            backup: backup::BackupSettings::default(),
         }
     }
 }
@@ -64,6 +67,7 @@ pub struct Core {
     settings: Settings,
     throttle: LoginThrottle,
     operations: files::OperationLog,
+    jobs: backup::JobRegistry,
 }
 
 impl Core {
@@ -75,6 +79,7 @@ impl Core {
             settings,
             throttle,
             operations: files::OperationLog::default(),
+            jobs: backup::JobRegistry::default(),
         }
     }
 
@@ -84,5 +89,10 @@ impl Core {
 
     pub fn store(&self) -> &Arc<dyn MetaStore> {
         &self.store
+    }
+
+    /// The jobs this instance runs.
+    pub fn jobs(&self) -> &backup::JobRegistry {
+        &self.jobs
     }
 }

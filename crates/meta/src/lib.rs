@@ -12,12 +12,18 @@
 //!   read lock under contention.
 
 mod credential;
+mod job;
 mod portal;
+mod record;
+mod snapshot;
 mod tree;
 mod user;
 
 pub use credential::{ApiKey, CredentialStore, Session};
+pub use job::{status as job_status, Job, JobEnd, JobKind, JobStore};
 pub use portal::{NewPortal, Portal, PortalStore};
+pub use record::{BackupRecord, RecordStore, Schedule};
+pub use snapshot::{PortalSettings, Snapshot, SnapshotStore};
 pub use tree::{File, Folder, NewFile, NewFolder, TreeStore};
 pub use user::{NewUser, User, UserQuery, UserStore};
 
@@ -55,7 +61,9 @@ pub enum Engine {
 }
 
 /// Every store trait at once: what the services hold.
-pub trait MetaStore: PortalStore + UserStore + CredentialStore + TreeStore {
+pub trait MetaStore:
+    PortalStore + UserStore + CredentialStore + TreeStore + JobStore + RecordStore + SnapshotStore
+{
     fn engine(&self) -> Engine;
 }
 

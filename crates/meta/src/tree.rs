@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 
 /// A section root, room or folder.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Folder {
     pub id: FolderId,
     pub portal_id: PortalId,
@@ -28,7 +28,7 @@ pub struct Folder {
 }
 
 /// A file (its current version).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct File {
     pub id: FileId,
     pub portal_id: PortalId,
@@ -67,9 +67,9 @@ pub struct NewFile {
     pub now: i64,
 }
 
-const FOLDER_COLUMNS: &str =
+pub(crate) const FOLDER_COLUMNS: &str =
     "id, portal_id, parent_id, kind, title, owner_id, created_by, created_at, modified_by, modified_at";
-const FILE_COLUMNS: &str =
+pub(crate) const FILE_COLUMNS: &str =
     "id, portal_id, folder_id, title, version, size, blob_key, blake3, created_by, created_at, modified_by, modified_at";
 
 /// The ids of a folder and everything below it; `$1` portal, `$2` folder.
@@ -78,7 +78,7 @@ const SUBTREE: &str = "WITH RECURSIVE subtree(id) AS (
     UNION ALL
     SELECT f.id FROM folders f JOIN subtree s ON f.parent_id = s.id WHERE f.portal_id = $1)";
 
-fn folder_from_row(row: &AnyRow) -> Result<Folder> {
+pub(crate) fn folder_from_row(row: &AnyRow) -> Result<Folder> {
     Ok(Folder {
         id: FolderId(row.i64("id")?),
         portal_id: row.portal()?,
@@ -93,7 +93,7 @@ fn folder_from_row(row: &AnyRow) -> Result<Folder> {
     })
 }
 
-fn file_from_row(row: &AnyRow) -> Result<File> {
+pub(crate) fn file_from_row(row: &AnyRow) -> Result<File> {
     Ok(File {
         id: FileId(row.i64("id")?),
         portal_id: row.portal()?,

@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 
 /// A person.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct User {
     pub portal_id: PortalId,
     pub id: UserId,
@@ -64,10 +64,10 @@ pub struct UserQuery {
     pub descending: bool,
 }
 
-const COLUMNS: &str = "portal_id, id, email, user_name, first_name, last_name, kind, is_owner, status, \
+pub(crate) const COLUMNS: &str = "portal_id, id, email, user_name, first_name, last_name, kind, is_owner, status, \
                        activation_status, password_hash, created_by, created_at";
 
-fn from_row(row: &AnyRow) -> Result<User> {
+pub(crate) fn from_row(row: &AnyRow) -> Result<User> {
     Ok(User {
         portal_id: row.portal()?,
         id: row.parsed("id")?,

@@ -48,12 +48,17 @@ pub enum Scope {
     Any,
 }
 
-/// A route's access rule: who, and which API-key scopes.
+/// A route's access rule: who, which API-key scopes, and whether it answers while the portal
+/// is locked by a restore (only `getrestoreprogress` does).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rule {
     pub access: Access,
     pub scope: Scope,
+    pub open_during_restore: bool,
 }
+
+/// DocSpace's `TenantStatus.Restoring`.
+const RESTORING: i64 = 4;
 
 impl Access {
     fn admits(self, caller: &Caller) -> bool {
@@ -169,6 +174,11 @@ async fn admit(state: &AppState, rule: Rule, req: &mut Request) -> Result<(), Ap
         .resolve_portal(origin.as_deref(), host.as_deref())
         .await?
         .ok_or_else(|| ApiError::not_found("no portal is served at this address"))?;
+    if portal.status == RESTORING && !rule.open_during_restore {
+        return Err(ApiError(Error::InvalidOperation(
+            "The portal is being restored; it answers again when the restore has finished".to_owned(),
+        )));
+    }
     let credential = credential(headers);
     let (mut parts, body) = std::mem::replace(req, Request::new(axum::body::Body::empty())).into_parts();
     let address = ClientAddr::from_request_parts(&mut parts, &()).await?.0;

@@ -1,6 +1,7 @@
 //! Thin handlers, one file per API resource: extract, call one service, convert.
 
 pub mod auth;
+pub mod backup;
 pub mod download;
 pub mod files;
 pub mod keys;

@@ -1,7 +1,7 @@
 //! Every route, in one table, each with the rule of who may call it.
 
 use crate::access::{Access, Rule, Scope};
-use crate::handlers::{auth, download, files, keys, people, portal};
+use crate::handlers::{auth, backup, download, files, keys, people, portal};
 use crate::AppState;
 use axum::http::Method;
 use axum::routing::{delete, get, post, put, MethodRouter};
@@ -21,7 +21,11 @@ fn route(method: Method, path: &'static str, access: Access, scope: Scope, handl
     Route {
         method,
         path,
-        rule: Rule { access, scope },
+        rule: Rule {
+            access,
+            scope,
+            open_during_restore: false,
+        },
         streams_body: false,
         handler,
     }
@@ -40,7 +44,7 @@ pub fn table() -> Vec<Route> {
     let files_scope = Resource("files");
     let rooms_scope = Resource("rooms");
     let accounts = Resource("accounts");
-    vec![
+    let mut all = vec![
         // Portals
         route(
             M::POST,
@@ -239,5 +243,59 @@ pub fn table() -> Vec<Route> {
             files_scope,
             get(download::handle),
         ),
-    ]
+    ];
+    all.extend(backup_routes());
+    all
+}
+
+/// The backup endpoints, each under `/api/2.0/backup/` and, as the DocSpace web UI calls them,
+/// `/api/2.0/portal/`. All are for the portal's admins except the anonymous restore progress
+/// (which also answers while the portal is locked by a restore).
+fn backup_routes() -> Vec<Route> {
+    use Access::{Admin, Anonymous};
+    use Method as M;
+    type Make = fn() -> MethodRouter<AppState>;
+    let table: Vec<(Method, &'static str, Access, Make)> = vec![
+        (M::POST, "startbackup", Admin, || post(backup::start)),
+        (M::GET, "getbackupprogress", Admin, || get(backup::get_progress)),
+        (M::POST, "cancelbackup", Admin, || post(backup::cancel)),
+        (M::GET, "getbackuphistory", Admin, || get(backup::history)),
+        (M::DELETE, "deletebackup/{backupid}", Admin, || delete(backup::delete)),
+        (M::DELETE, "deletebackuphistory", Admin, || {
+            delete(backup::delete_history)
+        }),
+        (M::POST, "createbackupschedule", Admin, || post(backup::create_schedule)),
+        (M::GET, "getbackupschedule", Admin, || get(backup::get_schedule)),
+        (M::DELETE, "deletebackupschedule", Admin, || {
+            delete(backup::delete_schedule)
+        }),
+        (M::POST, "startrestore", Admin, || post(backup::start_restore)),
+        (M::GET, "getrestoreprogress", Anonymous, || {
+            get(backup::restore_progress)
+        }),
+        (M::GET, "getbackupscount", Admin, || get(backup::count)),
+        (M::GET, "getbackupscountbypaid", Admin, || get(backup::count_by_paid)),
+        (M::GET, "getservicestate", Admin, || get(backup::service_state)),
+        (M::GET, "backuptmp", Admin, || get(backup::tmp)),
+        (M::GET, "enablerestore", Admin, || get(backup::enabled)),
+        (M::GET, "enableautobackup", Admin, || get(backup::enabled)),
+    ];
+    let mut out = Vec::new();
+    for (method, name, access, handler) in table {
+        for prefix in ["/api/2.0/backup/", "/api/2.0/portal/"] {
+            // The table is built once at startup; the paths live as long as the server.
+            let path: &'static str = Box::leak(format!("{prefix}{name}").into_boxed_str());
+            let mut r = route(method.clone(), path, access, Scope::Global, handler());
+            r.rule.open_during_restore = name == "getrestoreprogress";
+            out.push(r);
+        }
+    }
+    out.push(route(
+        M::GET,
+        "/api/2.0/backup/download/{backupid}",
+        Access::Public,
+        Scope::Global,
+        get(backup::download),
+    ));
+    out
 }

@@ -5,6 +5,7 @@
 //! Response DTOs are camelCase and omit nulls.
 
 pub mod auth;
+pub mod backup;
 pub mod files;
 pub mod keys;
 pub mod people;

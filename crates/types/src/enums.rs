@@ -3,11 +3,19 @@
 use crate::lenient::LenientEnum;
 use serde::{Serialize, Serializer};
 
+/// Enums are written as integers and read leniently (name, integer or numeric string).
 macro_rules! int_serialize {
     ($($name:ident),*) => {$(
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_i64(self.number())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                crate::lenient::opt_enum(d)?
+                    .ok_or_else(|| serde::de::Error::custom(concat!("a ", stringify!($name), " is required")))
             }
         }
     )*};
@@ -211,7 +219,55 @@ impl FileType {
     }
 }
 
-int_serialize!(EmployeeType, EmployeeStatus, RoomType, FolderType, FileType);
+/// `BackupStorageType`, typo included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StorageType {
+    Documents,
+    ThridpartyDocuments,
+    CustomCloud,
+    Local,
+    DataStore,
+    ThirdPartyConsumer,
+}
+
+impl LenientEnum for StorageType {
+    const NAME: &'static str = "BackupStorageType";
+    const MEMBERS: &'static [(&'static str, i64, Self)] = &[
+        ("Documents", 0, Self::Documents),
+        ("ThridpartyDocuments", 1, Self::ThridpartyDocuments),
+        ("CustomCloud", 2, Self::CustomCloud),
+        ("Local", 3, Self::Local),
+        ("DataStore", 4, Self::DataStore),
+        ("ThirdPartyConsumer", 5, Self::ThirdPartyConsumer),
+    ];
+}
+
+/// `BackupPeriod` of `cronParams.period`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BackupPeriod {
+    EveryDay,
+    EveryWeek,
+    EveryMonth,
+}
+
+impl LenientEnum for BackupPeriod {
+    const NAME: &'static str = "BackupPeriod";
+    const MEMBERS: &'static [(&'static str, i64, Self)] = &[
+        ("EveryDay", 0, Self::EveryDay),
+        ("EveryWeek", 1, Self::EveryWeek),
+        ("EveryMonth", 2, Self::EveryMonth),
+    ];
+}
+
+int_serialize!(
+    EmployeeType,
+    EmployeeStatus,
+    RoomType,
+    FolderType,
+    FileType,
+    StorageType,
+    BackupPeriod
+);
 
 #[cfg(test)]
 mod tests {

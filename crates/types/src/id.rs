@@ -63,6 +63,8 @@ guid_id!(
     KeyId,
     /// A sign-in session.
     SessionId,
+    /// A backup or restore job; a backup's history record has its job's id.
+    TaskId,
 );
 
 int_id!(

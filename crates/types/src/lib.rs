@@ -15,7 +15,7 @@ pub mod id;
 pub mod lenient;
 
 pub use datetime::{api_datetime, plain_utc, NEVER};
-pub use enums::{EmployeeStatus, EmployeeType, FileType, FolderType, RoomType};
+pub use enums::{BackupPeriod, EmployeeStatus, EmployeeType, FileType, FolderType, RoomType, StorageType};
 pub use envelope::{Envelope, Link, ValidationProblem};
 pub use error::{ErrorBody, ErrorDetail, ErrorKind};
-pub use id::{FileId, FolderId, KeyId, PortalId, SessionId, UserId};
+pub use id::{FileId, FolderId, KeyId, PortalId, SessionId, TaskId, UserId};

@@ -1,0 +1,63 @@
+//! Backups and restores of a portal: jobs, archives, targets, history, schedules.
+//!
+//! A backup is a consistent snapshot of one portal (its rows, read in one read transaction,
+//! and the bytes of the files those rows reference) written as one self-contained archive
+//! (`backspace-format`) straight to its target as a stream: nothing is buffered whole, and the
+//! archive appears under its final name only when complete and durable. Only then is the
+//! history record written.
+
+mod history;
+mod jobs;
+mod link;
+mod restore;
+mod run;
+mod schedule;
+mod stream;
+mod target;
+
+pub use history::parse_date;
+pub use jobs::JobRegistry;
+pub use schedule::{cron_for, next_fire, parse_cron};
+
+use backspace_format::Compression;
+use backspace_types::StorageType;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Settings of the backup service.
+#[derive(Clone, Debug)]
+pub struct BackupSettings {
+    /// Directories under which `Local` backups may be written and read. Empty: `Local` is off.
+    pub local_roots: Vec<PathBuf>,
+    pub compression: Compression,
+    /// How long a `DataStore` backup (and its download link) lives.
+    pub datastore_ttl: Duration,
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        Self {
+            local_roots: Vec::new(),
+            compression: Compression::Zstd,
+            datastore_ttl: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// The archive entry holding the portal's rows.
+pub(crate) const SNAPSHOT_ENTRY: &str = "portal.json";
+
+/// The archive entry of a file's bytes.
+pub(crate) fn file_entry(id: backspace_types::FileId) -> String {
+    format!("files/{id}")
+}
+
+pub(crate) fn storage_number(t: StorageType) -> i64 {
+    use backspace_types::lenient::LenientEnum;
+    t.number()
+}
+
+pub(crate) fn storage_from_number(n: i64) -> Option<StorageType> {
+    use backspace_types::lenient::LenientEnum;
+    StorageType::from_number(n)
+}

@@ -1,0 +1,169 @@
+//! The backup history: listing (dropping records whose archive vanished), deleting, counting,
+//! retention and expiry.
+
+use crate::caller::Caller;
+use crate::{Core, Error, Result};
+use backspace_meta::BackupRecord;
+use backspace_types::datetime::now_ms;
+use backspace_types::{PortalId, TaskId};
+
+impl Core {
+    /// `GET /api/2.0/backup/getbackuphistory`: the portal's records whose archive still exists;
+    /// records whose archive is gone are dropped.
+    pub async fn backup_history(&self, caller: &Caller) -> Result<Vec<BackupRecord>> {
+        let mut out = Vec::new();
+        for record in self.store.records(caller.portal.id).await? {
+            if self
+                .archive_exists(record.portal_id, record.storage_type, &record.storage_path)
+                .await?
+            {
+                out.push(record);
+            } else {
+                tracing::info!(backup = %record.id, "the archive of a history record is gone; dropping the record");
+                self.store.remove_record(record.portal_id, record.id).await?;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete_record(&self, record: &BackupRecord) -> Result<()> {
+        // The record goes first: a crash between the two leaves an archive nobody lists, never a
+        // listed backup without its archive.
+        self.store.remove_record(record.portal_id, record.id).await?;
+        self.delete_archive(record.portal_id, record.storage_type, &record.storage_path)
+            .await
+    }
+
+    /// `DELETE /api/2.0/backup/deletebackup/{id}`: 404 for unknown ids and other portals' ids.
+    pub async fn delete_backup(&self, caller: &Caller, id: TaskId) -> Result<bool> {
+        let record = self
+            .store
+            .record(caller.portal.id, id)
+            .await?
+            .filter(|r| !r.removed)
+            .ok_or_else(|| Error::NotFound(format!("The backup was not found: no backup `{id}` in this portal")))?;
+        self.delete_record(&record).await?;
+        Ok(true)
+    }
+
+    /// `DELETE /api/2.0/backup/deletebackuphistory`: every backup of the portal.
+    pub async fn delete_backup_history(&self, caller: &Caller) -> Result<bool> {
+        for record in self.store.records(caller.portal.id).await? {
+            if let Err(e) = self.delete_record(&record).await {
+                tracing::warn!(backup = %record.id, error = %e, "deleting a backup failed");
+            }
+        }
+        Ok(true)
+    }
+
+    /// `GET /api/2.0/backup/getbackupscount`: backups made in `[from, to]`, deleted ones included.
+    pub async fn backups_count(&self, caller: &Caller, from: Option<i64>, to: Option<i64>) -> Result<i64> {
+        let (from, to) = count_window(from, to, now_ms())?;
+        Ok(self.store.count_records(caller.portal.id, from, to).await?)
+    }
+
+    /// Keeps the newest `backupsStored` scheduled backups of the portal; manual ones are never
+    /// pruned.
+    pub(crate) async fn apply_retention(&self, portal: PortalId) -> Result<usize> {
+        let Some(schedule) = self.store.schedule(portal).await? else {
+            return Ok(0);
+        };
+        let mut scheduled: Vec<_> = self
+            .store
+            .records(portal)
+            .await?
+            .into_iter()
+            .filter(|r| r.is_scheduled)
+            .collect();
+        scheduled.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        let mut deleted = 0;
+        for old in scheduled.iter().skip(schedule.backups_stored.max(1) as usize) {
+            self.delete_record(old).await?;
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+
+    /// The cleaner: deletes backups whose expiry has passed (`DataStore`, after 24 hours).
+    pub async fn clean_expired(&self, now: i64) -> Result<usize> {
+        let expired = self.store.expired_records(now).await?;
+        for record in &expired {
+            self.delete_record(record).await?;
+        }
+        Ok(expired.len())
+    }
+}
+
+/// The counting window: `from` defaults to the first of the current UTC month, `to` to now + 1 s.
+pub(crate) fn count_window(from: Option<i64>, to: Option<i64>, now: i64) -> Result<(i64, i64)> {
+    let month_start = {
+        let t = time::OffsetDateTime::from_unix_timestamp(now / 1000).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let first = t.replace_day(1).unwrap_or(t).replace_time(time::Time::MIDNIGHT);
+        first.unix_timestamp() * 1000
+    };
+    let from = from.unwrap_or(month_start);
+    let to = to.unwrap_or(now + 1000);
+    if from > to {
+        return Err(Error::BadRequest("From date must be less than to date".to_owned()));
+    }
+    Ok((from, to))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_window;
+
+    #[test]
+    fn window_defaults_and_order() {
+        // 2026-05-05T08:21:18Z → from 2026-05-01T00:00:00Z
+        let now = 1_777_969_278_000;
+        assert_eq!(count_window(None, None, now).unwrap(), (1_777_593_600_000, now + 1000));
+        assert!(count_window(Some(10), Some(5), now).is_err());
+    }
+}
+
+/// Parses a `from`/`to` value: `2000-01-01`, `2000-01-01T00:00:00Z`, an offset with or without
+/// a colon (`+0000`, the SDK's form), or no zone (UTC). Unix milliseconds.
+pub fn parse_date(text: &str) -> Option<i64> {
+    let t = text.trim();
+    if t.is_empty() {
+        return None;
+    }
+    let mut s = if t.len() == 10 {
+        format!("{t}T00:00:00Z")
+    } else {
+        t.to_owned()
+    };
+    // `+0000` → `+00:00`
+    let bytes = s.as_bytes();
+    if bytes.len() > 5 {
+        let tail = &s[s.len() - 5..];
+        if (tail.starts_with('+') || tail.starts_with('-')) && tail[1..].bytes().all(|b| b.is_ascii_digit()) {
+            s = format!("{}{}:{}", &s[..s.len() - 5], &tail[..3], &tail[3..]);
+        }
+    }
+    let has_zone = s.ends_with('Z') || s.ends_with('z') || {
+        let tail = s.get(s.len().saturating_sub(6)..).unwrap_or("");
+        tail.starts_with('+') || tail.starts_with('-')
+    };
+    if !has_zone {
+        s.push('Z');
+    }
+    s.parse::<jiff::Timestamp>().ok().map(|ts| ts.as_millisecond())
+}
+
+#[cfg(test)]
+mod date_tests {
+    use super::parse_date;
+
+    #[test]
+    fn accepts_the_forms_clients_send() {
+        let day = 946_684_800_000;
+        assert_eq!(parse_date("2000-01-01"), Some(day));
+        assert_eq!(parse_date("2000-01-01T00:00:00Z"), Some(day));
+        assert_eq!(parse_date("2000-01-01T00:00:00"), Some(day));
+        assert_eq!(parse_date("2000-01-01T00:00:00.000000+0000"), Some(day));
+        assert_eq!(parse_date("2000-01-01T03:00:00+03:00"), Some(day));
+        assert_eq!(parse_date("yesterday"), None);
+    }
+}

@@ -1,0 +1,140 @@
+//! Running jobs: their cancellation flags and progress, and recovery after a crash.
+
+use crate::{Core, Result};
+use backspace_meta::{job_status, JobEnd, JobKind};
+use backspace_types::datetime::now_ms;
+use backspace_types::TaskId;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How often a running job writes its progress and looks for a cancel request in the database
+/// (a request may come through another instance).
+pub(crate) const TICK: Duration = Duration::from_millis(300);
+
+/// What a running job shares with the code that drives it.
+#[derive(Clone)]
+pub(crate) struct JobContext {
+    pub id: TaskId,
+    pub cancel: Arc<AtomicBool>,
+    /// Percent, 0..=100, as the job reports it.
+    pub progress: Arc<AtomicI64>,
+    pub phase: Arc<Mutex<&'static str>>,
+}
+
+impl JobContext {
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    pub fn set(&self, phase: &'static str, progress: i64) {
+        *self.phase.lock().unwrap_or_else(|p| p.into_inner()) = phase;
+        self.progress.store(progress.clamp(0, 100), Ordering::Relaxed);
+    }
+}
+
+/// The jobs this instance runs.
+#[derive(Default)]
+pub struct JobRegistry {
+    running: Mutex<HashMap<TaskId, JobContext>>,
+}
+
+impl JobRegistry {
+    pub(crate) fn register(&self, id: TaskId) -> JobContext {
+        let ctx = JobContext {
+            id,
+            cancel: Arc::new(AtomicBool::new(false)),
+            progress: Arc::new(AtomicI64::new(0)),
+            phase: Arc::new(Mutex::new("queued")),
+        };
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, ctx.clone());
+        ctx
+    }
+
+    pub(crate) fn remove(&self, id: TaskId) {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+    }
+
+    pub(crate) fn cancel(&self, id: TaskId) {
+        if let Some(ctx) = self.running.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
+            ctx.cancel.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether any job runs here (for graceful shutdown).
+    pub fn is_idle(&self) -> bool {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+    }
+}
+
+impl Core {
+    /// Writes a job's progress while it runs and carries cancel requests from the database to
+    /// its flag. Ends when `done` is set.
+    pub(crate) fn watch_job(self: &Arc<Self>, ctx: JobContext, done: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+        let core = self.clone();
+        tokio::spawn(async move {
+            let mut last = (-1, "");
+            while !done.load(Ordering::Relaxed) {
+                let now = (
+                    ctx.progress.load(Ordering::Relaxed),
+                    *ctx.phase.lock().unwrap_or_else(|p| p.into_inner()),
+                );
+                if now != last {
+                    if let Err(e) = core
+                        .store
+                        .set_job_progress(ctx.id, job_status::RUNNING, now.0, now.1, now_ms())
+                        .await
+                    {
+                        tracing::warn!(job = %ctx.id, error = %e, "writing job progress failed");
+                    }
+                    last = now;
+                }
+                if let Ok(Some(job)) = core.store.job_by_id(ctx.id).await {
+                    if job.cancel_requested {
+                        ctx.cancel.store(true, Ordering::Relaxed);
+                    }
+                }
+                tokio::time::sleep(TICK).await;
+            }
+        })
+    }
+
+    /// Startup recovery: a job that was running when the server stopped did not finish. It is
+    /// reported as failed, its partial output is removed, and a portal locked by a restore is
+    /// unlocked (a restore swaps the portal's rows in one transaction, so the portal is intact).
+    pub async fn recover_jobs(&self) -> Result<usize> {
+        let jobs = self.store.unfinished_jobs().await?;
+        let now = now_ms();
+        for job in &jobs {
+            if let Some(partial) = &job.partial {
+                match tokio::fs::remove_file(partial).await {
+                    Ok(()) => {
+                        tracing::info!(job = %job.id, %partial, "removed the partial output of an interrupted job")
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => tracing::warn!(job = %job.id, %partial, error = %e, "removing a partial output failed"),
+                }
+            }
+            if job.kind == JobKind::Restore {
+                self.store.set_portal_status(job.portal_id, 0, now).await?;
+            }
+            let what = if job.kind == JobKind::Backup {
+                "backup"
+            } else {
+                "restore"
+            };
+            let end = JobEnd {
+                status: job_status::COMPLETED,
+                error: format!("The server stopped while this {what} was running; it did not finish. Start it again."),
+                warning: None,
+                link: None,
+            };
+            self.store.finish_job(job.id, &end, now).await?;
+        }
+        Ok(jobs.len())
+    }
+}

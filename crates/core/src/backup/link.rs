@@ -1,0 +1,86 @@
+//! Signed download links for `DataStore` backups: `/api/2.0/backup/download/{id}?expires=&signature=`.
+//! The signature is keyed BLAKE3 over the id and the expiry, with a server key kept in the
+//! database (so every instance signs alike and links survive restarts).
+
+use crate::{Core, Error, Result};
+use backspace_storage::ByteStream;
+use backspace_types::datetime::now_ms;
+use backspace_types::TaskId;
+use rand::RngCore;
+
+const KEY_SETTING: &str = "link_signing_key";
+
+impl Core {
+    async fn signing_key(&self) -> Result<[u8; 32]> {
+        let stored = match self.store.setting(KEY_SETTING).await? {
+            Some(v) => v,
+            None => {
+                let mut fresh = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut fresh);
+                // Several instances may race: the first value written wins for all.
+                self.store.init_setting(KEY_SETTING, &hex::encode(fresh)).await?
+            }
+        };
+        let bytes =
+            hex::decode(stored.trim()).map_err(|_| Error::Internal("the link signing key is corrupt".into()))?;
+        bytes
+            .try_into()
+            .map_err(|_| Error::Internal("the link signing key has the wrong length".into()))
+    }
+
+    fn sign(key: &[u8; 32], id: TaskId, expires: i64) -> String {
+        blake3::keyed_hash(key, format!("backup-download\n{id}\n{expires}").as_bytes())
+            .to_hex()
+            .to_string()
+    }
+
+    /// A relative signed URL, valid until `expires_ms`.
+    pub(crate) async fn download_link(&self, id: TaskId, expires_ms: i64) -> Result<String> {
+        let key = self.signing_key().await?;
+        let expires = expires_ms / 1000;
+        Ok(format!(
+            "/api/2.0/backup/download/{id}?expires={expires}&signature={}",
+            Self::sign(&key, id, expires)
+        ))
+    }
+
+    /// Serves a signed link: checks signature and expiry, then streams the archive. Returns the
+    /// file name and size for the response headers.
+    pub async fn signed_download(
+        &self,
+        id: TaskId,
+        expires: i64,
+        signature: &str,
+    ) -> Result<(String, i64, ByteStream)> {
+        let key = self.signing_key().await?;
+        let expected = Self::sign(&key, id, expires);
+        if !crate::token::same(&expected, signature) {
+            return Err(Error::denied("the download link's signature is wrong"));
+        }
+        if expires * 1000 < now_ms() {
+            return Err(Error::InvalidOperation("The download link has expired".to_owned()));
+        }
+        let job = self.store.job_by_id(id).await?;
+        let portal = job.map(|j| j.portal_id);
+        let record = match portal {
+            Some(p) => self.store.record(p, id).await?,
+            None => self.find_record_any_portal(id).await?,
+        };
+        let record = record
+            .filter(|r| !r.removed)
+            .ok_or_else(|| Error::NotFound(format!("backup `{id}` not found")))?;
+        let data = self
+            .open_archive(record.portal_id, record.storage_type, &record.storage_path)
+            .await?;
+        Ok((record.file_name, record.size, data))
+    }
+
+    async fn find_record_any_portal(&self, id: TaskId) -> Result<Option<backspace_meta::BackupRecord>> {
+        for portal in self.store.portals().await? {
+            if let Some(r) = self.store.record(portal.id, id).await? {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+}

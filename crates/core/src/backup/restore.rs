@@ -1,0 +1,365 @@
+//! `startrestore`: verify the whole archive, lock the portal, stage the files beside the live
+//! ones, then swap the rows in one transaction.
+//!
+//! Nothing of the portal changes until the archive has been read completely and every digest,
+//! path and entry checked (a first pass). The second pass stages file bytes under new keys; the
+//! swap is one database transaction; only after it commits are the replaced bytes deleted. A
+//! failure at any point before the commit deletes the staged bytes and leaves the portal as it
+//! was. Entry names are never used as paths: bytes go to keys this code makes.
+
+use super::jobs::JobContext;
+use super::run::job_message;
+use super::stream::StreamReader;
+use super::target::local_path_under_roots;
+use super::SNAPSHOT_ENTRY;
+use crate::caller::Caller;
+use crate::{Core, Error, Result};
+use backspace_format::{ArchiveReader, Compression, FormatError};
+use backspace_meta::{job_status, Job, JobEnd, JobKind, Snapshot};
+use backspace_storage::{BlobKey, ByteStream};
+use backspace_types::datetime::now_ms;
+use backspace_types::dto::backup::RestoreRequest;
+use backspace_types::{FileId, PortalId, StorageType, TaskId};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// The largest `portal.json` a restore reads into memory.
+const MAX_SNAPSHOT_BYTES: u64 = 512 << 20;
+
+/// Where the archive to restore is.
+#[derive(Clone, Debug)]
+struct Source {
+    storage_type: i64,
+    path: String,
+    file_name: String,
+}
+
+/// A file staged during a restore: its new blob key, size and digest.
+#[derive(Clone)]
+struct Staged {
+    key: String,
+    size: u64,
+    blake3: String,
+}
+
+fn invalid(e: impl std::fmt::Display) -> Error {
+    Error::BadRequest(format!("The backup file is invalid: {e}"))
+}
+
+impl Core {
+    /// `POST /api/2.0/backup/startrestore`.
+    pub async fn start_restore(self: &Arc<Self>, caller: &Caller, req: RestoreRequest) -> Result<Job> {
+        if req.dump == Some(true) {
+            if !self.is_server_admin(caller) {
+                return Err(Error::denied("dump restores are for the server administrator"));
+            }
+            return Err(Error::BadRequest(
+                "whole-server (dump) restores are not supported yet".to_owned(),
+            ));
+        }
+        let backup_id = req
+            .backupid
+            .ok_or_else(|| Error::validation("BackupId", "The BackupId field is required."))?;
+        let source = match backup_id.trim().parse::<TaskId>() {
+            Ok(id) => {
+                let record = self
+                    .store
+                    .record(caller.portal.id, id)
+                    .await?
+                    .filter(|r| !r.removed)
+                    .ok_or_else(|| Error::NotFound("Unable to find the specified file.".to_owned()))?;
+                Source {
+                    storage_type: record.storage_type,
+                    path: record.storage_path,
+                    file_name: record.file_name,
+                }
+            }
+            Err(_) => {
+                self.restore_source_from_file(caller, req.storagetype, req.storageparams.unwrap_or_default())
+                    .await?
+            }
+        };
+        let now = now_ms();
+        let job = Job {
+            id: TaskId::random(),
+            portal_id: caller.portal.id,
+            kind: JobKind::Restore,
+            status: job_status::CREATED,
+            progress: 0,
+            phase: "queued".to_owned(),
+            error: String::new(),
+            warning: None,
+            link: None,
+            is_completed: false,
+            storage_type: source.storage_type,
+            storage_params: serde_json::json!({ "filePath": source.path }).to_string(),
+            is_scheduled: false,
+            cancel_requested: false,
+            created_by: Some(caller.user.id),
+            partial: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let (job, created) = self.store.start_job(&job).await?;
+        if created {
+            let core = self.clone();
+            let portal = caller.portal.id;
+            let id = job.id;
+            tokio::spawn(async move { core.run_restore(portal, source, id).await });
+        }
+        Ok(job)
+    }
+
+    async fn restore_source_from_file(
+        &self,
+        caller: &Caller,
+        storage: Option<StorageType>,
+        params: std::collections::BTreeMap<String, String>,
+    ) -> Result<Source> {
+        let path = params
+            .get("filepath")
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| Error::BadRequest("filePath is required to restore from a file".to_owned()))?;
+        match storage.unwrap_or(StorageType::Documents) {
+            StorageType::Documents => {
+                let id: FileId = path
+                    .parse()
+                    .map_err(|_| Error::NotFound("The required file was not found".to_owned()))?;
+                let file = self.file(caller, id).await?;
+                Ok(Source {
+                    storage_type: 0,
+                    path: id.to_string(),
+                    file_name: file.item.title,
+                })
+            }
+            StorageType::Local => {
+                let canonical = local_path_under_roots(&self.settings.backup.local_roots, &path, false)?;
+                let file_name = canonical
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                Ok(Source {
+                    storage_type: 3,
+                    path: canonical.display().to_string(),
+                    file_name,
+                })
+            }
+            StorageType::DataStore => Err(Error::BadRequest(
+                "restore a DataStore backup by its backupId".to_owned(),
+            )),
+            StorageType::CustomCloud => Err(Error::BadRequest("Unknown storage type.".to_owned())),
+            other => Err(Error::BadRequest(format!(
+                "storage type {other:?} (third-party storage) is not supported yet by this server"
+            ))),
+        }
+    }
+
+    async fn run_restore(self: Arc<Self>, portal: PortalId, source: Source, id: TaskId) {
+        let ctx = self.jobs.register(id);
+        ctx.set("verify", 0);
+        let stop = Arc::new(AtomicBool::new(false));
+        let watcher = self.watch_job(ctx.clone(), stop.clone());
+        let result = self.restore_into(portal, &source, &ctx).await;
+        stop.store(true, Ordering::Relaxed);
+        let _ = watcher.await;
+        let end = match &result {
+            Ok(()) => JobEnd {
+                status: job_status::COMPLETED,
+                ..JobEnd::default()
+            },
+            Err(e) => {
+                tracing::warn!(job = %id, portal = %portal, error = %e, "restore failed");
+                JobEnd {
+                    status: job_status::COMPLETED,
+                    error: job_message(e),
+                    ..JobEnd::default()
+                }
+            }
+        };
+        if let Err(e) = self.store.finish_job(id, &end, now_ms()).await {
+            tracing::error!(job = %id, error = %e, "recording the end of a restore failed");
+        }
+        self.jobs.remove(id);
+    }
+
+    async fn keep_document_archives(&self, portal: PortalId, snap: &mut Snapshot) -> Result<()> {
+        let folders: std::collections::HashSet<_> = snap.folders.iter().map(|f| f.id).collect();
+        let documents = super::storage_number(StorageType::Documents);
+        for record in self.store.records(portal).await? {
+            let Ok(id) = record.storage_path.parse::<FileId>() else { continue };
+            if record.storage_type != documents || snap.files.iter().any(|f| f.id == id) {
+                continue;
+            }
+            if let Some(file) = self.store.file(portal, id).await? {
+                if folders.contains(&file.folder_id) {
+                    snap.files.push(file);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn open_source(&self, portal: PortalId, source: &Source) -> Result<ByteStream> {
+        self.open_archive(portal, source.storage_type, &source.path).await
+    }
+
+    async fn restore_into(&self, portal: PortalId, source: &Source, ctx: &JobContext) -> Result<()> {
+        let compression = Compression::from_file_name(&source.file_name).unwrap_or(Compression::Zstd);
+        let handle = tokio::runtime::Handle::current();
+
+        // First pass: the whole archive is verified before anything changes.
+        let data = self.open_source(portal, source).await?;
+        let reader = StreamReader::new(data, handle.clone());
+        let manifest = tokio::task::spawn_blocking(move || backspace_format::verify(reader, compression))
+            .await
+            .map_err(|e| Error::Internal(format!("verifying the archive stopped: {e}")))?
+            .map_err(invalid)?;
+        if manifest.meta.get("kind").and_then(|k| k.as_str()) != Some("portal") {
+            return Err(invalid("it is not a portal backup"));
+        }
+        ctx.set("lock", 10);
+        let total: u64 = manifest.entries.iter().map(|e| e.size).sum();
+
+        self.store.set_portal_status(portal, 4, now_ms()).await?;
+        let outcome = self.stage_and_swap(portal, source, compression, total, ctx).await;
+        if let Err(e) = self.store.set_portal_status(portal, 0, now_ms()).await {
+            tracing::error!(portal = %portal, error = %e, "unlocking a portal after a restore failed");
+        }
+        outcome
+    }
+
+    async fn stage_and_swap(
+        &self,
+        portal: PortalId,
+        source: &Source,
+        compression: Compression,
+        total: u64,
+        ctx: &JobContext,
+    ) -> Result<()> {
+        let handle = tokio::runtime::Handle::current();
+        let data = self.open_source(portal, source).await?;
+        let reader = StreamReader::new(data, handle.clone());
+        let blobs = self.blobs.clone();
+        let staged: Arc<std::sync::Mutex<HashMap<FileId, Staged>>> = Arc::default();
+        let staged_in = staged.clone();
+        let job = ctx.clone();
+        // Second pass: file bytes are staged under new keys; the snapshot is read.
+        let pass = tokio::task::spawn_blocking(move || -> std::result::Result<Vec<u8>, FormatError> {
+            let mut snapshot = None;
+            let mut seen = 0u64;
+            let manifest = ArchiveReader::new(reader, compression).read_all(|path, size, entry| {
+                if path.as_str() == SNAPSHOT_ENTRY {
+                    if size > MAX_SNAPSHOT_BYTES {
+                        return Err(FormatError::Visitor(format!(
+                            "{SNAPSHOT_ENTRY} is larger than {MAX_SNAPSHOT_BYTES} bytes"
+                        )));
+                    }
+                    let mut buf = Vec::with_capacity(size as usize);
+                    entry.read_to_end(&mut buf)?;
+                    snapshot = Some(buf);
+                    return Ok(());
+                }
+                let Some(id) = path
+                    .as_str()
+                    .strip_prefix("files/")
+                    .and_then(|i| i.parse::<FileId>().ok())
+                else {
+                    return Err(FormatError::Visitor(format!("unexpected entry `{path}`")));
+                };
+                let key = BlobKey::new(format!("portals/{portal}/files/{}", uuid::Uuid::new_v4().simple()))
+                    .map_err(|e| FormatError::Visitor(e.to_string()))?;
+                let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+                let stream: ByteStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+                    rx.recv().await.map(|item| (item, rx))
+                }));
+                let store = blobs.clone();
+                let put_key = key.clone();
+                let put = handle.spawn(async move { store.put(&put_key, stream).await });
+                // Recorded before the bytes go in, so a failure below still cleans it up.
+                staged_in.lock().unwrap_or_else(|p| p.into_inner()).insert(
+                    id,
+                    Staged {
+                        key: key.to_string(),
+                        size: 0,
+                        blake3: String::new(),
+                    },
+                );
+                let mut hasher = blake3::Hasher::new();
+                let mut buf = vec![0u8; 256 * 1024];
+                let mut entry_bytes = 0u64;
+                loop {
+                    let n = entry.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.update(&buf[..n]);
+                    entry_bytes += n as u64;
+                    if tx.blocking_send(Ok(Bytes::copy_from_slice(&buf[..n]))).is_err() {
+                        break;
+                    }
+                }
+                drop(tx);
+                handle
+                    .block_on(put)
+                    .map_err(|e| FormatError::Visitor(format!("staging stopped: {e}")))?
+                    .map_err(|e| FormatError::Visitor(format!("staging a file failed: {e}")))?;
+                if let Some(s) = staged_in.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&id) {
+                    s.size = entry_bytes;
+                    s.blake3 = hasher.finalize().to_hex().to_string();
+                }
+                seen += entry_bytes;
+                // Restore progress: 10 after verification, then up to 75 while staging.
+                job.set("stage", 10 + (seen * 65 / total.max(1)) as i64);
+                Ok(())
+            })?;
+            let _ = manifest;
+            snapshot.ok_or_else(|| FormatError::Visitor(format!("the archive has no {SNAPSHOT_ENTRY}")))
+        });
+        let outcome = async {
+            let snapshot_bytes = pass
+                .await
+                .map_err(|e| Error::Internal(format!("reading the archive stopped: {e}")))?
+                .map_err(invalid)?;
+            let mut snap: Snapshot = serde_json::from_slice(&snapshot_bytes).map_err(invalid)?;
+            let staged_files = staged.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            for f in &mut snap.files {
+                let s = staged_files
+                    .get(&f.id)
+                    .ok_or_else(|| invalid(format!("the bytes of file {} are missing", f.id)))?;
+                if s.size != f.size.max(0) as u64 || (!f.blake3.is_empty() && s.blake3 != f.blake3) {
+                    return Err(invalid(format!("the bytes of file {} do not match its row", f.id)));
+                }
+                f.blob_key = s.key.clone();
+            }
+            // Archives of later backups kept in the portal's own folders survive the restore
+            // when their folder does: the history still lists them.
+            self.keep_document_archives(portal, &mut snap).await?;
+            ctx.set("swap", 75);
+            let replaced = self.store.restore_snapshot(portal, &snap, now_ms()).await?;
+            // Staged entries no row uses are dropped; the replaced bytes go after the commit.
+            let used: std::collections::HashSet<&str> = snap.files.iter().map(|f| f.blob_key.as_str()).collect();
+            let unused: Vec<String> = staged_files
+                .values()
+                .map(|s| s.key.clone())
+                .filter(|k| !used.contains(k.as_str()))
+                .collect();
+            self.delete_blobs(unused).await;
+            self.delete_blobs(replaced).await;
+            Ok(())
+        }
+        .await;
+        if outcome.is_err() {
+            let leftovers: Vec<String> = staged
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .values()
+                .map(|s| s.key.clone())
+                .collect();
+            self.delete_blobs(leftovers).await;
+        }
+        outcome
+    }
+}

@@ -1,0 +1,341 @@
+//! `startbackup`: checks, the job record, and the run that writes the archive.
+
+use super::jobs::JobContext;
+use super::stream::{cancelled, channel, StreamReader};
+use super::target::Target;
+use super::{file_entry, SNAPSHOT_ENTRY};
+use crate::caller::Caller;
+use crate::{Core, Error, Result};
+use backspace_format::{ArchiveWriter, EntryPath};
+use backspace_meta::{job_status, BackupRecord, Job, JobEnd, JobKind};
+use backspace_storage::BlobKey;
+use backspace_types::datetime::now_ms;
+use backspace_types::{StorageType, TaskId};
+use std::collections::{BTreeMap, HashSet};
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// What a finished backup run produced.
+struct Produced {
+    file_name: String,
+    storage_path: String,
+    hash: String,
+    size: u64,
+    warning: Option<String>,
+}
+
+const MISSING_WARNING: &str =
+    "Some files were not included in the backup: their bytes are missing from storage. See the server log.";
+
+/// `{alias}_{yyyy-MM-dd_HH-mm-ss}.{ext}` in UTC.
+fn archive_name(alias: &str, unix_ms: i64, ext: &str) -> String {
+    let t = backspace_types::plain_utc(unix_ms).replace('T', "_").replace(':', "-");
+    format!("{alias}_{t}.{ext}")
+}
+
+fn io_to_error(e: io::Error) -> Error {
+    Error::Internal(e.to_string())
+}
+
+fn format_error(e: backspace_format::FormatError) -> Error {
+    match e {
+        backspace_format::FormatError::Io(io) => io_to_error(io),
+        other => Error::Internal(other.to_string()),
+    }
+}
+
+impl Core {
+    /// Whether the caller administers the whole server (dump operations): the owner of the
+    /// default portal.
+    pub fn is_server_admin(&self, caller: &Caller) -> bool {
+        caller.portal.is_default && caller.is_owner()
+    }
+
+    /// `POST /api/2.0/backup/startbackup`: checks the target, records the job and starts it.
+    /// A second start while a backup runs returns the running job.
+    pub async fn start_backup(
+        self: &Arc<Self>,
+        caller: &Caller,
+        storage: Option<StorageType>,
+        params: Option<BTreeMap<String, String>>,
+        dump: bool,
+        scheduled: bool,
+    ) -> Result<Job> {
+        if dump {
+            if !self.is_server_admin(caller) {
+                return Err(Error::denied("dump backups are for the server administrator"));
+            }
+            return Err(Error::BadRequest(
+                "whole-server (dump) backups are not supported yet; back up each portal".to_owned(),
+            ));
+        }
+        let storage = storage.unwrap_or(StorageType::Documents);
+        let params = params.unwrap_or_default();
+        let target = self.resolve_target(caller, storage, &params).await?;
+        let now = now_ms();
+        let job = Job {
+            id: TaskId::random(),
+            portal_id: caller.portal.id,
+            kind: JobKind::Backup,
+            status: job_status::CREATED,
+            progress: 0,
+            phase: "queued".to_owned(),
+            error: String::new(),
+            warning: None,
+            link: None,
+            is_completed: false,
+            storage_type: super::storage_number(storage),
+            storage_params: serde_json::to_string(&target.params()).unwrap_or_else(|_| "{}".into()),
+            is_scheduled: scheduled,
+            cancel_requested: false,
+            created_by: Some(caller.user.id),
+            partial: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let (job, created) = self.store.start_job(&job).await?;
+        if created {
+            let core = self.clone();
+            let caller = caller.clone();
+            let id = job.id;
+            tokio::spawn(async move { core.run_backup(caller, target, id, scheduled).await });
+        }
+        Ok(job)
+    }
+
+    /// `POST /api/2.0/backup/cancelbackup`: true when a running backup was asked to stop. It
+    /// stops within a second and its partial output is removed.
+    pub async fn cancel_backup(&self, caller: &Caller) -> Result<bool> {
+        let Some(job) = self.store.job(caller.portal.id, JobKind::Backup).await? else {
+            return Ok(false);
+        };
+        if job.is_completed {
+            return Ok(false);
+        }
+        self.jobs.cancel(job.id);
+        Ok(self.store.request_cancel(caller.portal.id, now_ms()).await?)
+    }
+
+    /// The portal's latest job of a kind, for the progress endpoints.
+    pub async fn job(&self, portal: backspace_types::PortalId, kind: JobKind) -> Result<Option<Job>> {
+        Ok(self.store.job(portal, kind).await?)
+    }
+
+    async fn run_backup(self: Arc<Self>, caller: Caller, target: Target, id: TaskId, scheduled: bool) {
+        let ctx = self.jobs.register(id);
+        ctx.set("snapshot", 0);
+        let stop = Arc::new(AtomicBool::new(false));
+        let watcher = self.watch_job(ctx.clone(), stop.clone());
+        let result = self.write_backup(&caller, &target, &ctx).await;
+        stop.store(true, Ordering::Relaxed);
+        let _ = watcher.await;
+        let now = now_ms();
+        let end = match result {
+            Ok(_) | Err(_) if ctx.is_cancelled() => {
+                if let Ok(p) = &result {
+                    let _ = self
+                        .delete_archive(caller.portal.id, Self::storage_number_of(&target), &p.storage_path)
+                        .await;
+                }
+                JobEnd {
+                    status: job_status::CANCELED,
+                    warning: Some("Backup cancelled".into()),
+                    ..JobEnd::default()
+                }
+            }
+            Ok(p) => match self.record_backup(&caller, &target, id, scheduled, &p, now).await {
+                Ok(link) => JobEnd {
+                    status: job_status::COMPLETED,
+                    warning: p.warning.clone(),
+                    link,
+                    ..JobEnd::default()
+                },
+                Err(e) => {
+                    let _ = self
+                        .delete_archive(caller.portal.id, Self::storage_number_of(&target), &p.storage_path)
+                        .await;
+                    JobEnd {
+                        status: job_status::COMPLETED,
+                        error: job_message(&e),
+                        ..JobEnd::default()
+                    }
+                }
+            },
+            Err(e) => {
+                tracing::warn!(job = %id, portal = %caller.portal.alias, error = %e, "backup failed");
+                JobEnd {
+                    status: job_status::COMPLETED,
+                    error: job_message(&e),
+                    ..JobEnd::default()
+                }
+            }
+        };
+        let succeeded = end.error.is_empty() && end.status == job_status::COMPLETED;
+        if let Err(e) = self.store.finish_job(id, &end, now).await {
+            tracing::error!(job = %id, error = %e, "recording the end of a backup failed");
+        }
+        self.jobs.remove(id);
+        if succeeded && scheduled {
+            if let Err(e) = self.apply_retention(caller.portal.id).await {
+                tracing::warn!(portal = %caller.portal.alias, error = %e, "retention after a scheduled backup failed");
+            }
+        }
+    }
+
+    /// Writes the history record of a stored archive; returns the download link, if any.
+    async fn record_backup(
+        &self,
+        caller: &Caller,
+        target: &Target,
+        id: TaskId,
+        scheduled: bool,
+        p: &Produced,
+        now: i64,
+    ) -> Result<Option<String>> {
+        let expires_at = (target.storage_type() == StorageType::DataStore)
+            .then(|| now + self.settings.backup.datastore_ttl.as_millis() as i64);
+        let record = BackupRecord {
+            id,
+            portal_id: caller.portal.id,
+            is_scheduled: scheduled,
+            file_name: p.file_name.clone(),
+            hash: p.hash.clone(),
+            size: p.size as i64,
+            storage_type: Self::storage_number_of(target),
+            storage_path: p.storage_path.clone(),
+            storage_params: serde_json::to_string(&target.params()).unwrap_or_else(|_| "{}".into()),
+            created_at: now,
+            expires_at,
+            removed: false,
+        };
+        self.store.insert_record(&record).await?;
+        match expires_at {
+            Some(at) => Ok(Some(self.download_link(id, at).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Takes the snapshot and streams the archive to the target.
+    async fn write_backup(&self, caller: &Caller, target: &Target, ctx: &JobContext) -> Result<Produced> {
+        if *target == Target::Unknown {
+            return Err(Error::BadRequest("Unknown storage type.".to_owned()));
+        }
+        let portal = caller.portal.id;
+        let mut snap = self.store.snapshot(portal).await?;
+        // Earlier archives kept in the portal's own folders are not part of its content.
+        let archives: HashSet<String> = self
+            .store
+            .records(portal)
+            .await?
+            .into_iter()
+            .filter(|r| r.storage_type == super::storage_number(StorageType::Documents))
+            .map(|r| r.storage_path)
+            .collect();
+        snap.files.retain(|f| !archives.contains(&f.id.to_string()));
+        // Rows whose bytes are gone are left out (with a warning) rather than failing the job.
+        let mut kept = Vec::with_capacity(snap.files.len());
+        let mut missing = 0;
+        for f in snap.files.drain(..) {
+            let key = BlobKey::new(f.blob_key.clone()).map_err(|e| Error::Internal(e.to_string()))?;
+            if self.blobs.size(&key).await?.is_some() {
+                kept.push(f);
+            } else {
+                tracing::warn!(portal = %caller.portal.alias, file = %f.id, "file bytes missing; left out of the backup");
+                missing += 1;
+            }
+        }
+        snap.files = kept;
+        if ctx.is_cancelled() {
+            return Err(io_to_error(cancelled()));
+        }
+
+        let now = now_ms();
+        let compression = self.settings.backup.compression;
+        let file_name = archive_name(&caller.portal.alias, now, compression.extension());
+        let snapshot_json = serde_json::to_vec(&snap).map_err(|e| Error::Internal(e.to_string()))?;
+        let files: Vec<_> = snap
+            .files
+            .iter()
+            .map(|f| (f.id, f.blob_key.clone(), f.size.max(0) as u64))
+            .collect();
+        let total: u64 = files.iter().map(|f| f.2).sum::<u64>() + snapshot_json.len() as u64;
+        let meta = serde_json::json!({
+            "kind": "portal",
+            "portalId": portal,
+            "alias": caller.portal.alias,
+            "taskId": ctx.id,
+            "files": files.len(),
+        });
+        ctx.set("files", 0);
+
+        let (writer, stream) = channel(ctx.cancel.clone());
+        let handle = tokio::runtime::Handle::current();
+        let blobs = self.blobs.clone();
+        let job = ctx.clone();
+        let producer = tokio::task::spawn_blocking(move || -> Result<(String, u64)> {
+            let mut w = ArchiveWriter::new(writer, compression).map_err(format_error)?;
+            let entry = |name: String| EntryPath::new(name).map_err(format_error);
+            w.add_bytes(&entry(SNAPSHOT_ENTRY.to_owned())?, &snapshot_json)
+                .map_err(format_error)?;
+            let mut done = snapshot_json.len() as u64;
+            for (id, key, size) in files {
+                if job.is_cancelled() {
+                    return Err(io_to_error(cancelled()));
+                }
+                let key = BlobKey::new(key).map_err(|e| Error::Internal(e.to_string()))?;
+                let data = handle.block_on(blobs.get(&key))?;
+                let mut reader = StreamReader::new(data, handle.clone());
+                w.add(&entry(file_entry(id))?, size, &mut reader)
+                    .map_err(format_error)?;
+                done += size;
+                // Backup progress is 0.9 × the share written; 100 comes with the record.
+                job.set("files", (done * 90 / total.max(1)) as i64);
+            }
+            job.set("store", 90);
+            let (writer, _) = w.finish(now, meta).map_err(format_error)?;
+            writer.close().map_err(io_to_error)
+        });
+        let put = self.put_archive(caller, target, ctx.id, &file_name, stream);
+        let (stored, produced) = tokio::join!(put, producer);
+        let produced = produced.map_err(|e| Error::Internal(format!("the archive writer stopped: {e}")))?;
+        if ctx.is_cancelled() {
+            return Err(io_to_error(cancelled()));
+        }
+        let (hash, size) = match (produced, &stored) {
+            (Ok(done), _) => done,
+            // The target failed first; the writer only saw its end of the pipe close.
+            (Err(_), Err(_)) => return Err(stored.err().unwrap_or_else(|| Error::Internal("storage failed".into()))),
+            (Err(e), Ok(_)) => return Err(e),
+        };
+        let storage_path = stored?;
+        let warning = (missing > 0).then(|| MISSING_WARNING.to_owned());
+        Ok(Produced {
+            file_name,
+            storage_path,
+            hash,
+            size,
+            warning,
+        })
+    }
+}
+
+/// The `error` text of a failed job: what went wrong, without internal prefixes.
+pub(crate) fn job_message(e: &Error) -> String {
+    match e {
+        Error::Internal(m) => m.clone(),
+        Error::AccessDenied(_) => "Access denied".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn archive_names_follow_docspace() {
+        assert_eq!(
+            super::archive_name("myportal", 1_777_969_278_123, "tar.zst"),
+            "myportal_2026-05-05_08-21-18.tar.zst"
+        );
+    }
+}

@@ -1,0 +1,221 @@
+//! A portal's content as one consistent snapshot, and putting a snapshot back.
+//!
+//! The snapshot holds what a backup contains: the portal's settings, people, folders and file
+//! rows. Not: sessions, API keys, the backup history, schedules or jobs — a restore must never
+//! resurrect a revoked key or erase the record of a newer backup.
+
+use crate::tree::{file_from_row, folder_from_row, FILE_COLUMNS, FOLDER_COLUMNS};
+use crate::user::{from_row as user_from_row, COLUMNS as USER_COLUMNS};
+use crate::{Engine, File, Folder, Result, SqlStore, StoreError, User};
+use backspace_types::lenient::LenientEnum;
+use backspace_types::{PortalId, UserId};
+use serde::{Deserialize, Serialize};
+
+/// The portal's own settings in a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortalSettings {
+    pub alias: String,
+    pub name: String,
+    pub owner_id: UserId,
+    pub language: String,
+    pub time_zone: String,
+}
+
+/// Everything a backup of one portal holds, read in one read transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub portal_id: PortalId,
+    pub settings: PortalSettings,
+    pub users: Vec<User>,
+    pub folders: Vec<Folder>,
+    pub files: Vec<File>,
+}
+
+/// Portal snapshots and restores.
+#[async_trait::async_trait]
+pub trait SnapshotStore: Send + Sync {
+    /// Reads the portal's rows in one read transaction (repeatable read on PostgreSQL, a
+    /// single read transaction on SQLite's WAL): a consistent point in time.
+    async fn snapshot(&self, portal: PortalId) -> Result<Snapshot>;
+    /// Replaces the portal's people, folders and files with the snapshot's, in one
+    /// transaction, keeping the portal's id and alias. Returns the blob keys the replaced rows
+    /// used that the new rows do not, for the caller to delete after the commit.
+    async fn restore_snapshot(&self, portal: PortalId, snapshot: &Snapshot, now: i64) -> Result<Vec<String>>;
+    /// Sets the portal's DocSpace status (0 Active, 4 Restoring).
+    async fn set_portal_status(&self, portal: PortalId, status: i64, now: i64) -> Result<()>;
+}
+
+#[async_trait::async_trait]
+impl SnapshotStore for SqlStore {
+    async fn snapshot(&self, portal: PortalId) -> Result<Snapshot> {
+        let mut tx = self.pool.begin().await?;
+        if self.engine == Engine::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let p = sqlx::query("SELECT alias, name, owner_id, language, time_zone FROM portals WHERE id = $1")
+            .bind(portal.0)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("portal `{portal}`")))?;
+        use crate::RowExt;
+        let settings = PortalSettings {
+            alias: p.text("alias")?,
+            name: p.text("name")?,
+            owner_id: p.parsed("owner_id")?,
+            language: p.text("language")?,
+            time_zone: p.text("time_zone")?,
+        };
+        let users = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE portal_id = $1 ORDER BY id"
+        ))
+        .bind(portal.0)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(user_from_row)
+        .collect::<Result<Vec<_>>>()?;
+        let folders = sqlx::query(&format!(
+            "SELECT {FOLDER_COLUMNS} FROM folders WHERE portal_id = $1 ORDER BY id"
+        ))
+        .bind(portal.0)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(folder_from_row)
+        .collect::<Result<Vec<_>>>()?;
+        let files = sqlx::query(&format!(
+            "SELECT {FILE_COLUMNS} FROM files WHERE portal_id = $1 ORDER BY id"
+        ))
+        .bind(portal.0)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(file_from_row)
+        .collect::<Result<Vec<_>>>()?;
+        tx.commit().await?;
+        Ok(Snapshot {
+            portal_id: portal,
+            settings,
+            users,
+            folders,
+            files,
+        })
+    }
+
+    async fn restore_snapshot(&self, portal: PortalId, snap: &Snapshot, now: i64) -> Result<Vec<String>> {
+        let mut tx = self.pool.begin().await?;
+        let s = &snap.settings;
+        let updated =
+            sqlx::query("UPDATE portals SET name = $2, owner_id = $3, language = $4, time_zone = $5, modified_at = $6 WHERE id = $1")
+                .bind(portal.0)
+                .bind(&s.name)
+                .bind(s.owner_id.to_string())
+                .bind(&s.language)
+                .bind(&s.time_zone)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("portal `{portal}`")));
+        }
+        let old_keys: Vec<String> = sqlx::query_scalar("SELECT blob_key FROM files WHERE portal_id = $1")
+            .bind(portal.0)
+            .fetch_all(&mut *tx)
+            .await?;
+        for table in ["files", "folders", "users"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE portal_id = $1"))
+                .bind(portal.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for u in &snap.users {
+            sqlx::query(&format!(
+                "INSERT INTO users ({USER_COLUMNS}, email_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            ))
+            .bind(portal.0)
+            .bind(u.id.to_string())
+            .bind(&u.email)
+            .bind(&u.user_name)
+            .bind(&u.first_name)
+            .bind(&u.last_name)
+            .bind(u.kind.number())
+            .bind(i64::from(u.is_owner))
+            .bind(u.status)
+            .bind(u.activation_status)
+            .bind(&u.password_hash)
+            .bind(u.created_by.map(|c| c.to_string()))
+            .bind(u.created_at)
+            .bind(u.email.to_lowercase())
+            .execute(&mut *tx)
+            .await
+            .map_err(crate::conflict(|| format!("user `{}` of the archive", u.email)))?;
+        }
+        for f in &snap.folders {
+            sqlx::query(&format!(
+                "INSERT INTO folders ({FOLDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            ))
+            .bind(f.id.0)
+            .bind(portal.0)
+            .bind(f.parent_id.map(|p| p.0))
+            .bind(f.kind.number())
+            .bind(&f.title)
+            .bind(f.owner_id.map(|o| o.to_string()))
+            .bind(f.created_by.to_string())
+            .bind(f.created_at)
+            .bind(f.modified_by.to_string())
+            .bind(f.modified_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(crate::conflict(|| {
+                format!("folder id {} (it belongs to another portal on this server)", f.id)
+            }))?;
+        }
+        for f in &snap.files {
+            sqlx::query(&format!(
+                "INSERT INTO files ({FILE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            ))
+            .bind(f.id.0)
+            .bind(portal.0)
+            .bind(f.folder_id.0)
+            .bind(&f.title)
+            .bind(f.version)
+            .bind(f.size)
+            .bind(&f.blob_key)
+            .bind(&f.blake3)
+            .bind(f.created_by.to_string())
+            .bind(f.created_at)
+            .bind(f.modified_by.to_string())
+            .bind(f.modified_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(crate::conflict(|| {
+                format!("file id {} (it belongs to another portal on this server)", f.id)
+            }))?;
+        }
+        // Ids restored from an archive must never be handed out again.
+        let max_folder = snap.folders.iter().map(|f| f.id.0).max().unwrap_or(0);
+        let max_file = snap.files.iter().map(|f| f.id.0).max().unwrap_or(0);
+        for (name, max) in [("folder", max_folder), ("file", max_file)] {
+            sqlx::query("UPDATE counters SET value = $2 WHERE name = $1 AND value < $2")
+                .bind(name)
+                .bind(max)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        let kept: std::collections::HashSet<&str> = snap.files.iter().map(|f| f.blob_key.as_str()).collect();
+        Ok(old_keys.into_iter().filter(|k| !kept.contains(k.as_str())).collect())
+    }
+
+    async fn set_portal_status(&self, portal: PortalId, status: i64, now: i64) -> Result<()> {
+        sqlx::query("UPDATE portals SET status = $2, modified_at = $3 WHERE id = $1")
+            .bind(portal.0)
+            .bind(status)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

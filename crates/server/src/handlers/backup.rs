@@ -1,0 +1,286 @@
+//! `/api/2.0/backup/*` (and the `/api/2.0/portal/*backup*|*restore*` aliases).
+
+use crate::access::{Authed, PortalCtx};
+use crate::envelope::Reply;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{LenientJson, LenientQuery, PathId};
+use crate::AppState;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use backspace_core::backup::{parse_cron, parse_date};
+use backspace_core::{Caller, Error};
+use backspace_meta::{BackupRecord, Job, JobKind, Schedule};
+use backspace_types::dto::backup::{
+    BackupProgress, BackupQuery, HistoryRecord, RestoreRequest, ScheduleDto, ScheduleRequest, StartBackupRequest,
+};
+use backspace_types::lenient::LenientEnum;
+use backspace_types::{plain_utc, StorageType, TaskId, NEVER};
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+fn progress(job: &Job) -> BackupProgress {
+    let backup = job.kind == JobKind::Backup;
+    BackupProgress {
+        is_completed: job.is_completed,
+        progress: job.progress,
+        error: job.error.clone(),
+        warning: job.warning.clone(),
+        link: backup.then(|| job.link.clone().unwrap_or_default()),
+        tenant_id: job.portal_id,
+        backup_progress_enum: job.kind as i64,
+        status: job.status,
+        task_id: job.id,
+    }
+}
+
+fn history_record(r: &BackupRecord) -> HistoryRecord {
+    HistoryRecord {
+        id: r.id,
+        file_name: r.file_name.clone(),
+        storage_type: StorageType::from_number(r.storage_type).unwrap_or(StorageType::CustomCloud),
+        created_on: plain_utc(r.created_at),
+        expires_on: r.expires_at.map(plain_utc).unwrap_or_else(|| NEVER.to_owned()),
+    }
+}
+
+fn schedule_dto(s: &Schedule) -> ScheduleDto {
+    let stored: BTreeMap<String, String> = serde_json::from_str(&s.storage_params).unwrap_or_default();
+    let storage_type = StorageType::from_number(s.storage_type).unwrap_or(StorageType::Documents);
+    let mut params: BTreeMap<String, Option<String>> =
+        stored.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
+    // DocSpace overwrites `folderId` with the stored base path (null for DataStore).
+    let base = stored.get("folderId").or_else(|| stored.get("filePath")).cloned();
+    params.insert("folderId".to_owned(), base);
+    ScheduleDto {
+        storage_type,
+        storage_params: params,
+        cron_params: parse_cron(&s.cron),
+        backups_stored: Some(s.backups_stored),
+        last_backup_time: s.last_backup_at.map(plain_utc).unwrap_or_else(|| NEVER.to_owned()),
+        dump: false,
+    }
+}
+
+fn job_reply(job: Option<Job>) -> Reply {
+    match job {
+        Some(j) => Reply::ok(progress(&j)),
+        None => Reply::none(),
+    }
+}
+
+/// `dump=true` reads are for the server administrator, and not supported yet.
+fn check_dump(state: &AppState, caller: &Caller, q: &BackupQuery) -> Result<(), ApiError> {
+    if q.dump == Some(true) {
+        if !state.core.is_server_admin(caller) {
+            return Err(ApiError(Error::denied(
+                "dump operations are for the server administrator",
+            )));
+        }
+        return Err(ApiError::bad_request(
+            "whole-server (dump) backups are not supported yet",
+        ));
+    }
+    Ok(())
+}
+
+pub async fn start(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    LenientJson(req): LenientJson<StartBackupRequest>,
+) -> ApiResult {
+    let job = state
+        .core
+        .start_backup(
+            &caller,
+            req.storagetype,
+            req.storageparams,
+            req.dump == Some(true),
+            false,
+        )
+        .await?;
+    Ok(Reply::ok(progress(&job)))
+}
+
+pub async fn get_progress(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    LenientQuery(q): LenientQuery<BackupQuery>,
+) -> ApiResult {
+    check_dump(&state, &caller, &q)?;
+    Ok(job_reply(state.core.job(caller.portal.id, JobKind::Backup).await?))
+}
+
+pub async fn cancel(State(state): State<AppState>, Authed(caller): Authed) -> ApiResult {
+    Ok(Reply::ok(state.core.cancel_backup(&caller).await?))
+}
+
+pub async fn history(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    LenientQuery(q): LenientQuery<BackupQuery>,
+) -> ApiResult {
+    check_dump(&state, &caller, &q)?;
+    let records = state.core.backup_history(&caller).await?;
+    Ok(Reply::ok(records.iter().map(history_record).collect::<Vec<_>>()))
+}
+
+pub async fn delete(State(state): State<AppState>, Authed(caller): Authed, PathId(id): PathId<TaskId>) -> ApiResult {
+    Ok(Reply::ok(state.core.delete_backup(&caller, id).await?))
+}
+
+pub async fn delete_history(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    LenientQuery(q): LenientQuery<BackupQuery>,
+) -> ApiResult {
+    check_dump(&state, &caller, &q)?;
+    Ok(Reply::ok(state.core.delete_backup_history(&caller).await?))
+}
+
+pub async fn create_schedule(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    LenientJson(req): LenientJson<ScheduleRequest>,
+) -> ApiResult {
+    let done = state
+        .core
+        .create_schedule(
+            &caller,
+            req.storagetype,
+            req.storageparams,
+            req.backupsstored,
+            req.cronparams,
+            req.dump == Some(true),
+        )
+        .await?;
+    Ok(Reply::ok(done))
+}
+
+pub async fn get_schedule(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    LenientQuery(q): LenientQuery<BackupQuery>,
+) -> ApiResult {
+    check_dump(&state, &caller, &q)?;
+    Ok(match state.core.schedule(&caller).await? {
+        Some(s) => Reply::ok(schedule_dto(&s)),
+        None => Reply::none(),
+    })
+}
+
+pub async fn delete_schedule(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    LenientQuery(q): LenientQuery<BackupQuery>,
+) -> ApiResult {
+    check_dump(&state, &caller, &q)?;
+    Ok(Reply::ok(state.core.delete_schedule(&caller).await?))
+}
+
+pub async fn start_restore(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    LenientJson(req): LenientJson<RestoreRequest>,
+) -> ApiResult {
+    let job = state.core.start_restore(&caller, req).await?;
+    Ok(Reply::ok(progress(&job)))
+}
+
+/// Anonymous, as DocSpace: the SDKs poll it without credentials while the portal is locked.
+pub async fn restore_progress(State(state): State<AppState>, PortalCtx(portal): PortalCtx) -> ApiResult {
+    Ok(job_reply(state.core.job(portal.id, JobKind::Restore).await?))
+}
+
+fn window(q: &BackupQuery) -> Result<(Option<i64>, Option<i64>), ApiError> {
+    let parse = |name: &str, v: &Option<String>| match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(text) => parse_date(text).map(Some).ok_or_else(|| {
+            ApiError(Error::validation(
+                name,
+                format!("`{text}` is not a date: use 2026-01-31 or 2026-01-31T00:00:00Z"),
+            ))
+        }),
+    };
+    Ok((parse("from", &q.from)?, parse("to", &q.to)?))
+}
+
+pub async fn count(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    LenientQuery(q): LenientQuery<BackupQuery>,
+) -> ApiResult {
+    let (from, to) = window(&q)?;
+    // `paid` backups do not exist here: asking for them counts none.
+    let n = if q.paid == Some(true) {
+        0
+    } else {
+        state.core.backups_count(&caller, from, to).await?
+    };
+    Ok(Reply::ok(n))
+}
+
+pub async fn count_by_paid(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    LenientQuery(q): LenientQuery<BackupQuery>,
+) -> ApiResult {
+    let (from, to) = window(&q)?;
+    let free = state.core.backups_count(&caller, from, to).await?;
+    Ok(Reply::ok(json!({"free": free, "paid": 0})))
+}
+
+pub async fn service_state() -> ApiResult {
+    Ok(Reply::ok(json!({"enabled": true})))
+}
+
+/// `backuptmp`: DocSpace leaks a server path here; we answer the admin with a description.
+pub async fn tmp() -> ApiResult {
+    Ok(Reply::ok(
+        "backspace streams archives to their target; it keeps no temporary backup folder",
+    ))
+}
+
+pub async fn enabled() -> ApiResult {
+    Ok(Reply::ok(true))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub struct LinkQuery {
+    #[serde(default, deserialize_with = "backspace_types::lenient::opt_i64")]
+    expires: Option<i64>,
+    #[serde(default, deserialize_with = "backspace_types::lenient::opt_string")]
+    signature: Option<String>,
+}
+
+/// The signed download link of a `DataStore` backup: raw bytes, no credentials needed.
+pub async fn download(
+    State(state): State<AppState>,
+    PathId(id): PathId<TaskId>,
+    LenientQuery(q): LenientQuery<LinkQuery>,
+) -> ApiResult<Response> {
+    let (expires, signature) = match (q.expires, q.signature) {
+        (Some(e), Some(s)) => (e, s),
+        _ => {
+            return Err(ApiError::bad_request(
+                "the link needs its expires and signature parameters",
+            ))
+        }
+    };
+    let (name, size, data) = state.core.signed_download(id, expires, &signature).await?;
+    let mut response = Response::new(Body::from_stream(data));
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size.max(0) as u64));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}
