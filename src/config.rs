@@ -131,7 +131,11 @@ impl Config {
             (other, None) => bail!("registration must be `off` or `open`, not `{other}`"),
         };
         let local_backup_roots = match &o.local_backup_roots {
-            Some(list) => list.split(':').filter(|p| !p.trim().is_empty()).map(PathBuf::from).collect(),
+            Some(list) => list
+                .split(':')
+                .filter(|p| !p.trim().is_empty())
+                .map(PathBuf::from)
+                .collect(),
             None => file.local_backup_roots.unwrap_or_default(),
         };
         for root in &local_backup_roots {

@@ -100,7 +100,10 @@ async fn open(config: &Config) -> anyhow::Result<Arc<Core>> {
 /// (hourly; the lookup refuses them anyway).
 fn spawn_workers(core: Arc<Core>) -> Vec<tokio::task::JoinHandle<()>> {
     use backspace_types::datetime::now_ms;
-    let every = |period: Duration, name: &'static str, core: Arc<Core>, step: fn(Arc<Core>) -> futures_util::future::BoxFuture<'static, anyhow::Result<()>>| {
+    let every = |period: Duration,
+                 name: &'static str,
+                 core: Arc<Core>,
+                 step: fn(Arc<Core>) -> futures_util::future::BoxFuture<'static, anyhow::Result<()>>| {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -114,13 +117,29 @@ fn spawn_workers(core: Arc<Core>) -> Vec<tokio::task::JoinHandle<()>> {
     };
     vec![
         every(Duration::from_secs(30), "scheduler", core.clone(), |c| {
-            Box::pin(async move { c.run_due_schedules(now_ms()).await.map(|_| ()).map_err(|e| anyhow::anyhow!("{e}")) })
+            Box::pin(async move {
+                c.run_due_schedules(now_ms())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+            })
         }),
         every(Duration::from_secs(300), "cleaner", core.clone(), |c| {
-            Box::pin(async move { c.clean_expired(now_ms()).await.map(|_| ()).map_err(|e| anyhow::anyhow!("{e}")) })
+            Box::pin(async move {
+                c.clean_expired(now_ms())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+            })
         }),
         every(Duration::from_secs(3600), "sessions", core, |c| {
-            Box::pin(async move { c.store().purge_sessions(now_ms()).await.map(|_| ()).map_err(|e| anyhow::anyhow!("{e}")) })
+            Box::pin(async move {
+                c.store()
+                    .purge_sessions(now_ms())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+            })
         }),
     ]
 }
@@ -158,9 +177,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         public_url: config.public_url.clone(),
         secure_cookies: config.secure_cookies,
     };
-    let recovered = core.recover_jobs().await.context("recovering jobs interrupted by the last stop")?;
+    let recovered = core
+        .recover_jobs()
+        .await
+        .context("recovering jobs interrupted by the last stop")?;
     if recovered > 0 {
-        tracing::warn!(jobs = recovered, "jobs that were running when the server stopped are reported as failed");
+        tracing::warn!(
+            jobs = recovered,
+            "jobs that were running when the server stopped are reported as failed"
+        );
     }
     let workers = spawn_workers(core.clone());
     println!("backspace listening on http://{addr}");

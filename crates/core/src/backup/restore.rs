@@ -189,7 +189,9 @@ impl Core {
         let folders: std::collections::HashSet<_> = snap.folders.iter().map(|f| f.id).collect();
         let documents = super::storage_number(StorageType::Documents);
         for record in self.store.records(portal).await? {
-            let Ok(id) = record.storage_path.parse::<FileId>() else { continue };
+            let Ok(id) = record.storage_path.parse::<FileId>() else {
+                continue;
+            };
             if record.storage_type != documents || snap.files.iter().any(|f| f.id == id) {
                 continue;
             }
