@@ -97,14 +97,6 @@ async fn same_title_makes_a_version_or_a_numbered_copy() {
     assert_eq!(blobs, 2);
 }
 
-fn count_files(dir: &std::path::Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries
-        .map(|e| e.unwrap().path())
-        .map(|p| if p.is_dir() { count_files(&p) } else { 1 })
-        .sum()
-}
-
 #[tokio::test]
 async fn folders_list_page_and_delete() {
     let s = TestServer::spawn().await;

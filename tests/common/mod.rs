@@ -316,3 +316,32 @@ pub fn assert_error(status: u16, body: &Value, want: u16, needle: &str) {
         assert!(body["error"].get(key).is_some(), "error.{key} missing in {body}");
     }
 }
+
+/// Polls the backup progress until the job is completed (bounded), and returns it.
+pub async fn wait_backup(s: &TestServer, auth: &Auth) -> Value {
+    wait_job(s, auth, "/api/2.0/backup/getbackupprogress").await
+}
+
+/// Polls the restore progress until the job is completed (bounded), and returns it.
+pub async fn wait_restore(s: &TestServer, auth: &Auth) -> Value {
+    wait_job(s, auth, "/api/2.0/backup/getrestoreprogress").await
+}
+
+async fn wait_job(s: &TestServer, auth: &Auth, path: &str) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let (status, v) = s.get(path, auth).await;
+        assert_eq!(status, 200, "{v}");
+        if v["response"]["isCompleted"] == true {
+            return v["response"].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "the job did not finish: {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Regular files below `dir`, recursively (0 when it does not exist).
+pub fn count_files(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries.map(|e| e.unwrap().path()).map(|p| if p.is_dir() { count_files(&p) } else { 1 }).sum()
+}
