@@ -19,7 +19,9 @@ const SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/sdk_backup
 
 /// Starts a DataStore backup and waits for it; returns its id.
 async fn finished_backup(s: &TestServer, auth: &Auth) -> String {
-    let (status, v) = s.post("/api/2.0/backup/startbackup", auth, json!({"storageType": "DataStore"})).await;
+    let (status, v) = s
+        .post("/api/2.0/backup/startbackup", auth, json!({"storageType": "DataStore"}))
+        .await;
     assert_eq!(status, 200, "{v}");
     let id = v["response"]["taskId"].as_str().unwrap().to_owned();
     let done = wait_backup(s, auth).await;
@@ -29,7 +31,11 @@ async fn finished_backup(s: &TestServer, auth: &Auth) -> String {
 
 fn run(cmd: &mut Command) -> (bool, String) {
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.success(), text)
 }
 
@@ -44,9 +50,16 @@ async fn the_seed_example_deletes_a_real_backup_in_python_and_node() {
         assert!(ok, "{lang} seed failed: {out}");
         assert_eq!(out.trim(), expected, "{lang} printed: {out}");
         let (_, history) = s.get("/api/2.0/backup/getbackuphistory", &owner).await;
-        assert!(!history.to_string().contains(&id), "{lang}: the backup is still listed: {history}");
+        assert!(
+            !history.to_string().contains(&id),
+            "{lang}: the backup is still listed: {history}"
+        );
         // The archive itself is gone from storage.
-        assert_eq!(count_files(&s.data_dir.join("files/backups")), 0, "{lang}: the archive is still stored");
+        assert_eq!(
+            count_files(&s.data_dir.join("files/backups")),
+            0,
+            "{lang}: the archive is still stored"
+        );
         // Deleting again is a clear 404, which the seed reports as an error.
         let (ok, out) = run(Command::new(python()).args([RUN_SEED, lang, SEED, &s.base, &key, &id]));
         assert!(out.contains("404"), "{lang} second delete: ok={ok} {out}");

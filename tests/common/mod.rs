@@ -343,5 +343,8 @@ async fn wait_job(s: &TestServer, auth: &Auth, path: &str) -> Value {
 /// Regular files below `dir`, recursively (0 when it does not exist).
 pub fn count_files(dir: &std::path::Path) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries.map(|e| e.unwrap().path()).map(|p| if p.is_dir() { count_files(&p) } else { 1 }).sum()
+    entries
+        .map(|e| e.unwrap().path())
+        .map(|p| if p.is_dir() { count_files(&p) } else { 1 })
+        .sum()
 }
