@@ -336,7 +336,9 @@ async fn hostile_and_bad_backup_inputs_get_clear_errors() {
         .to_owned();
 
     let p = |k: &str, v: Value| json!([{"key": k, "value": v}]);
-    let cases: Vec<(&str, Method, String, Option<Value>, u16, &str)> = vec![
+    // (what, method, path, body, status, message)
+    type Case = (&'static str, Method, String, Option<Value>, u16, &'static str);
+    let cases: Vec<Case> = vec![
         (
             "unknown folder",
             Method::POST,

@@ -153,3 +153,46 @@ async fn role_rules_refuse_guests_where_declared() {
         "only {checked} role-restricted routes: the table lost its rules"
     );
 }
+
+#[tokio::test]
+async fn a_portal_locked_by_a_restore_answers_only_the_restore_progress() {
+    let state = state().await;
+    let owner = state.core.default_owner().await.unwrap();
+    let auth = backspace_types::dto::auth::AuthRequest {
+        username: Some("o@example.com".into()),
+        password: Some("Owner-Pass-1".into()),
+        ..Default::default()
+    };
+    let token = format!(
+        "Bearer {}",
+        state.core.sign_in(&owner.portal, auth, "test").await.unwrap().token
+    );
+    state
+        .core
+        .store()
+        .set_portal_status(owner.portal.id, 4, 0)
+        .await
+        .unwrap();
+    let (status, body) = send(&state, &axum::http::Method::GET, "/api/2.0/people/@self", Some(&token)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("being restored"),
+        "{body}"
+    );
+    let (status, _) = send(
+        &state,
+        &axum::http::Method::GET,
+        "/api/2.0/backup/getrestoreprogress",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    state
+        .core
+        .store()
+        .set_portal_status(owner.portal.id, 0, 0)
+        .await
+        .unwrap();
+    let (status, _) = send(&state, &axum::http::Method::GET, "/api/2.0/people/@self", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+}

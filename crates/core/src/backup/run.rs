@@ -172,15 +172,17 @@ impl Core {
             }
         };
         let succeeded = end.error.is_empty() && end.status == job_status::COMPLETED;
-        if let Err(e) = self.store.finish_job(id, &end, now).await {
-            tracing::error!(job = %id, error = %e, "recording the end of a backup failed");
-        }
-        self.jobs.remove(id);
+        // Retention runs before the job reports completion: a finished scheduled job means the
+        // old scheduled backups are already gone.
         if succeeded && scheduled {
             if let Err(e) = self.apply_retention(caller.portal.id).await {
                 tracing::warn!(portal = %caller.portal.alias, error = %e, "retention after a scheduled backup failed");
             }
         }
+        if let Err(e) = self.store.finish_job(id, &end, now).await {
+            tracing::error!(job = %id, error = %e, "recording the end of a backup failed");
+        }
+        self.jobs.remove(id);
     }
 
     /// Writes the history record of a stored archive; returns the download link, if any.

@@ -1,0 +1,351 @@
+//! Job behaviour that needs control over time and storage: cancel, crash recovery, the
+//! scheduler with a chosen clock, retention, expiry, the restore lock. The file store is the
+//! real local store behind a gate that can hold reads or writes (fault injection); nothing
+//! here waits on a timer for synchronisation.
+
+use backspace_core::backup::{next_fire, BackupSettings};
+use backspace_core::{Caller, Core, OwnerSeed, Settings, Upload};
+use backspace_meta::{job_status, JobKind, JobStore, MetaStore, PortalStore, RecordStore, SqlStore, TreeStore};
+use backspace_storage::{BlobKey, BlobStore, ByteStream, LocalStore, StorageError};
+use backspace_types::dto::backup::CronParamsRequest;
+use backspace_types::{BackupPeriod, FolderType, StorageType};
+use bytes::Bytes;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+/// A local store whose reads or writes wait at a gate while it is closed.
+struct Gate {
+    inner: LocalStore,
+    hold_gets: AtomicBool,
+    hold_puts: AtomicBool,
+    entered: Notify,
+    open: watch::Sender<bool>,
+}
+
+impl Gate {
+    async fn pass(&self, held: &AtomicBool) {
+        if held.load(Ordering::SeqCst) {
+            self.entered.notify_one();
+            let mut rx = self.open.subscribe();
+            let _ = rx.wait_for(|open| *open).await;
+        }
+    }
+    fn close(&self, gets: bool, puts: bool) {
+        self.open.send_replace(false);
+        self.hold_gets.store(gets, Ordering::SeqCst);
+        self.hold_puts.store(puts, Ordering::SeqCst);
+    }
+    fn release(&self) {
+        self.hold_gets.store(false, Ordering::SeqCst);
+        self.hold_puts.store(false, Ordering::SeqCst);
+        self.open.send_replace(true);
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobStore for Gate {
+    async fn put(&self, key: &BlobKey, data: ByteStream) -> Result<u64, StorageError> {
+        self.pass(&self.hold_puts).await;
+        self.inner.put(key, data).await
+    }
+    async fn get(&self, key: &BlobKey) -> Result<ByteStream, StorageError> {
+        self.pass(&self.hold_gets).await;
+        self.inner.get(key).await
+    }
+    async fn get_range(&self, key: &BlobKey, range: Range<u64>) -> Result<ByteStream, StorageError> {
+        self.inner.get_range(key, range).await
+    }
+    async fn size(&self, key: &BlobKey) -> Result<Option<u64>, StorageError> {
+        self.inner.size(key).await
+    }
+    async fn list(&self, prefix: &BlobKey) -> Result<Vec<BlobKey>, StorageError> {
+        self.inner.list(prefix).await
+    }
+    async fn delete(&self, key: &BlobKey) -> Result<(), StorageError> {
+        self.inner.delete(key).await
+    }
+}
+
+struct Fixture {
+    core: Arc<Core>,
+    store: Arc<SqlStore>,
+    gate: Arc<Gate>,
+    owner: Caller,
+    dir: PathBuf,
+}
+
+impl Drop for Fixture {
+    // A failed assertion must not leave a job blocked at the gate: the runtime would wait for
+    // it forever when the test ends.
+    fn drop(&mut self) {
+        self.gate.release();
+    }
+}
+
+async fn fixture() -> Fixture {
+    let dir = std::env::temp_dir().join(format!("backspace-jobs-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(dir.join("local")).unwrap();
+    let store = Arc::new(
+        SqlStore::connect(&format!("sqlite://{}?mode=rwc", dir.join("m.db").display()))
+            .await
+            .unwrap(),
+    );
+    let gate = Arc::new(Gate {
+        inner: LocalStore::open(dir.join("files")).await.unwrap(),
+        hold_gets: AtomicBool::new(false),
+        hold_puts: AtomicBool::new(false),
+        entered: Notify::new(),
+        open: watch::channel(true).0,
+    });
+    let settings = Settings {
+        backup: BackupSettings {
+            local_roots: vec![dir.join("local")],
+            ..BackupSettings::default()
+        },
+        ..Settings::default()
+    };
+    let core = Arc::new(Core::new(store.clone(), gate.clone(), settings));
+    let seed = OwnerSeed {
+        alias: "jobs".into(),
+        email: Some("o@example.com".into()),
+        password: Some("Owner-Pass-1".into()),
+    };
+    core.ensure_default_portal(seed).await.unwrap();
+    let owner = core.default_owner().await.unwrap();
+    let my = store
+        .section(owner.portal.id, FolderType::User, Some(owner.user.id))
+        .await
+        .unwrap()
+        .unwrap();
+    for i in 0..3u8 {
+        let data: ByteStream = Box::pin(futures_util::stream::iter(vec![Ok(Bytes::from(vec![i; 100_000]))]));
+        let up = Upload {
+            title: format!("f{i}.bin"),
+            data,
+            create_new_if_exist: false,
+        };
+        core.upload(&owner, my.id, up).await.unwrap();
+    }
+    Fixture {
+        core,
+        store,
+        gate,
+        owner,
+        dir,
+    }
+}
+
+/// Waits (bounded) for the portal's job of `kind` to complete, by polling its record.
+async fn finished(f: &Fixture, kind: JobKind) -> backspace_meta::Job {
+    for _ in 0..2000 {
+        let job = f.store.job(f.owner.portal.id, kind).await.unwrap().unwrap();
+        if job.is_completed {
+            return job;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the job did not finish");
+}
+
+fn datastore_blobs(f: &Fixture) -> usize {
+    fn count(dir: &std::path::Path) -> usize {
+        let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+        entries
+            .map(|e| e.unwrap().path())
+            .map(|p| if p.is_dir() { count(&p) } else { 1 })
+            .sum()
+    }
+    count(&f.dir.join("files/backups"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_a_running_backup_and_leaves_nothing() {
+    let f = fixture().await;
+    f.gate.close(true, false);
+    let job = f
+        .core
+        .start_backup(&f.owner, Some(StorageType::DataStore), None, false, false)
+        .await
+        .unwrap();
+    assert_eq!(job.status, job_status::CREATED);
+    // The job is now inside the archive, reading a file's bytes.
+    f.gate.entered.notified().await;
+    // A second start while it runs returns the same job.
+    let again = f
+        .core
+        .start_backup(&f.owner, Some(StorageType::DataStore), None, false, false)
+        .await
+        .unwrap();
+    assert_eq!(again.id, job.id);
+    assert!(f.core.cancel_backup(&f.owner).await.unwrap());
+    f.gate.release();
+    let done = finished(&f, JobKind::Backup).await;
+    assert_eq!(done.status, job_status::CANCELED);
+    assert_eq!(done.warning.as_deref(), Some("Backup cancelled"));
+    assert!(
+        f.store.records(f.owner.portal.id).await.unwrap().is_empty(),
+        "a cancelled backup left a record"
+    );
+    assert_eq!(datastore_blobs(&f), 0, "a cancelled backup left an archive");
+    assert_eq!(
+        std::fs::read_dir(f.dir.join("files/.tmp")).unwrap().count(),
+        0,
+        "a temporary file was left"
+    );
+    assert!(!f.core.cancel_backup(&f.owner).await.unwrap(), "nothing left to cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_interrupted_by_a_crash_is_failed_and_its_partial_output_removed() {
+    let f = fixture().await;
+    f.gate.close(true, false);
+    let local = f.dir.join("local");
+    let params = [("filepath".to_owned(), local.display().to_string())]
+        .into_iter()
+        .collect();
+    f.core
+        .start_backup(&f.owner, Some(StorageType::Local), Some(params), false, false)
+        .await
+        .unwrap();
+    f.gate.entered.notified().await;
+    // The target opens its partial file beside the reader; wait (bounded) until it has.
+    let mut partial = Vec::new();
+    for _ in 0..1000 {
+        partial = std::fs::read_dir(&local).unwrap().map(|e| e.unwrap().path()).collect();
+        if !partial.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(partial.len(), 1, "the job writes to one partial file: {partial:?}");
+    assert!(partial[0].file_name().unwrap().to_string_lossy().ends_with(".partial"));
+
+    // The process dies here; a new one starts on the same database and recovers.
+    let restarted = Core::new(f.store.clone(), f.gate.clone(), Settings::default());
+    assert_eq!(restarted.recover_jobs().await.unwrap(), 1);
+    let job = f.store.job(f.owner.portal.id, JobKind::Backup).await.unwrap().unwrap();
+    assert!(job.is_completed);
+    assert!(job.error.contains("server stopped"), "{}", job.error);
+    assert!(!partial[0].exists(), "the partial output survived recovery");
+    assert!(f.store.records(f.owner.portal.id).await.unwrap().is_empty());
+    // The "dead" process's task still waits at the gate; the fixture releases it when dropped
+    // so the runtime can stop. Its job is already finished in the database.
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_fire_once_when_due_and_retention_keeps_the_newest() {
+    let f = fixture().await;
+    let cron = CronParamsRequest {
+        period: Some(BackupPeriod::EveryDay),
+        hour: Some(3),
+        day: None,
+    };
+    f.core
+        .create_schedule(&f.owner, Some(StorageType::DataStore), None, Some(2), Some(cron), false)
+        .await
+        .unwrap();
+    let schedule = f.core.schedule(&f.owner).await.unwrap().unwrap();
+    assert_eq!(schedule.cron, "0 0 3 ? * *");
+    let due = next_fire(&schedule.cron, "UTC", schedule.created_at).unwrap();
+    assert!(due > schedule.created_at);
+
+    assert_eq!(
+        f.core.run_due_schedules(due - 1000).await.unwrap(),
+        0,
+        "fired before its time"
+    );
+    assert_eq!(f.core.run_due_schedules(due + 1000).await.unwrap(), 1);
+    assert_eq!(
+        f.core.run_due_schedules(due + 2000).await.unwrap(),
+        0,
+        "fired twice for one slot"
+    );
+    let job = finished(&f, JobKind::Backup).await;
+    assert_eq!(job.error, "");
+    assert!(job.is_scheduled);
+
+    // Three days missed while down: one run, not three.
+    let day = 24 * 3600 * 1000;
+    assert_eq!(f.core.run_due_schedules(due + 3 * day + 1000).await.unwrap(), 1);
+    finished(&f, JobKind::Backup).await;
+    assert_eq!(f.core.run_due_schedules(due + 3 * day + 2000).await.unwrap(), 0);
+
+    // A manual backup is never pruned; scheduled ones keep the newest two.
+    f.core
+        .start_backup(&f.owner, Some(StorageType::DataStore), None, false, false)
+        .await
+        .unwrap();
+    finished(&f, JobKind::Backup).await;
+    assert_eq!(f.core.run_due_schedules(due + 4 * day + 1000).await.unwrap(), 1);
+    finished(&f, JobKind::Backup).await;
+    let records = f.store.records(f.owner.portal.id).await.unwrap();
+    let scheduled = records.iter().filter(|r| r.is_scheduled).count();
+    let manual = records.iter().filter(|r| !r.is_scheduled).count();
+    assert_eq!((scheduled, manual), (2, 1), "{records:#?}");
+    assert_eq!(datastore_blobs(&f), 3, "pruned archives are deleted");
+    assert!(f
+        .core
+        .schedule(&f.owner)
+        .await
+        .unwrap()
+        .unwrap()
+        .last_backup_at
+        .is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datastore_backups_expire_after_a_day() {
+    let f = fixture().await;
+    f.core
+        .start_backup(&f.owner, Some(StorageType::DataStore), None, false, false)
+        .await
+        .unwrap();
+    finished(&f, JobKind::Backup).await;
+    let record = f.store.records(f.owner.portal.id).await.unwrap().remove(0);
+    let expires = record.expires_at.unwrap();
+    assert_eq!(expires - record.created_at, 24 * 3600 * 1000);
+    assert_eq!(f.core.clean_expired(expires - 1).await.unwrap(), 0);
+    assert_eq!(f.core.clean_expired(expires).await.unwrap(), 1);
+    assert!(f.store.records(f.owner.portal.id).await.unwrap().is_empty());
+    assert_eq!(datastore_blobs(&f), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_locks_the_portal_until_it_is_done() {
+    let f = fixture().await;
+    let backup = f
+        .core
+        .start_backup(&f.owner, Some(StorageType::DataStore), None, false, false)
+        .await
+        .unwrap();
+    finished(&f, JobKind::Backup).await;
+    // Hold the staging writes: the archive is verified, the portal locked, nothing swapped yet.
+    f.gate.close(false, true);
+    let req = backspace_types::dto::backup::RestoreRequest {
+        backupid: Some(backup.id.to_string()),
+        ..Default::default()
+    };
+    f.core.start_restore(&f.owner, req).await.unwrap();
+    f.gate.entered.notified().await;
+    let portal = f.store.portal(f.owner.portal.id).await.unwrap().unwrap();
+    assert_eq!(portal.status, 4, "the portal is not locked during the restore");
+    f.gate.release();
+    let job = finished(&f, JobKind::Restore).await;
+    assert_eq!((job.error.as_str(), job.progress), ("", 100));
+    assert_eq!(
+        f.store.portal(f.owner.portal.id).await.unwrap().unwrap().status,
+        0,
+        "still locked after the restore"
+    );
+}
+
+#[test]
+fn the_store_is_a_meta_store() {
+    fn assert_meta<T: MetaStore>() {}
+    assert_meta::<SqlStore>();
+}
