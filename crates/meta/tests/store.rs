@@ -334,3 +334,240 @@ async fn tree_operations_and_portal_delete() {
         ));
     }
 }
+
+fn job(portal: PortalId) -> Job {
+    Job {
+        id: backspace_types::TaskId::random(),
+        portal_id: portal,
+        kind: JobKind::Backup,
+        status: job_status::CREATED,
+        progress: 0,
+        phase: "queued".into(),
+        error: String::new(),
+        warning: None,
+        link: None,
+        is_completed: false,
+        storage_type: 4,
+        storage_params: "{}".into(),
+        is_scheduled: false,
+        cancel_requested: false,
+        created_by: None,
+        partial: None,
+        created_at: 10,
+        updated_at: 10,
+    }
+}
+
+#[tokio::test]
+async fn one_running_job_per_portal_and_kind() {
+    for store in stores().await {
+        let (a, _) = store
+            .create_portal(portal("aaa", true), owner("o@example.com"))
+            .await
+            .unwrap();
+        let (b, _) = store
+            .create_portal(portal("bbb", false), owner("o@example.com"))
+            .await
+            .unwrap();
+        let first = job(a.id);
+        let (current, created) = store.start_job(&first).await.unwrap();
+        assert!(created);
+        let (current2, created2) = store.start_job(&job(a.id)).await.unwrap();
+        assert!(!created2, "a second job started while one runs");
+        assert_eq!(current2.id, current.id);
+        let (_, other_portal) = store.start_job(&job(b.id)).await.unwrap();
+        assert!(other_portal, "portal b is blocked by portal a's job");
+        store
+            .set_job_progress(first.id, job_status::RUNNING, 45, "files", 11)
+            .await
+            .unwrap();
+        assert!(store.request_cancel(a.id, 12).await.unwrap());
+        let seen = store.job(a.id, JobKind::Backup).await.unwrap().unwrap();
+        assert_eq!(
+            (seen.progress, seen.phase.as_str(), seen.cancel_requested),
+            (45, "files", true)
+        );
+        assert_eq!(store.unfinished_jobs().await.unwrap().len(), 2);
+        let end = JobEnd {
+            status: job_status::COMPLETED,
+            link: Some("l".into()),
+            ..JobEnd::default()
+        };
+        assert!(store.finish_job(first.id, &end, 13).await.unwrap());
+        assert!(!store.finish_job(first.id, &end, 14).await.unwrap(), "finished twice");
+        let done = store.job(a.id, JobKind::Backup).await.unwrap().unwrap();
+        assert!(done.is_completed && done.progress == 100 && done.link.as_deref() == Some("l"));
+        let (next, created) = store.start_job(&job(a.id)).await.unwrap();
+        assert!(created);
+        assert!(
+            store.job_by_id(first.id).await.unwrap().is_none(),
+            "the old finished job was kept"
+        );
+        assert_eq!(store.job(a.id, JobKind::Backup).await.unwrap().unwrap().id, next.id);
+        assert!(store.job(a.id, JobKind::Restore).await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn records_schedules_and_settings() {
+    for store in stores().await {
+        let (a, _) = store
+            .create_portal(portal("aaa", true), owner("o@example.com"))
+            .await
+            .unwrap();
+        let (b, _) = store
+            .create_portal(portal("bbb", false), owner("o@example.com"))
+            .await
+            .unwrap();
+        let record = |id, at, expires| BackupRecord {
+            id,
+            portal_id: a.id,
+            is_scheduled: false,
+            file_name: "a.tar.zst".into(),
+            hash: "h".into(),
+            size: 1,
+            storage_type: 4,
+            storage_path: "k".into(),
+            storage_params: "{}".into(),
+            created_at: at,
+            expires_at: expires,
+            removed: false,
+        };
+        let (r1, r2) = (backspace_types::TaskId::random(), backspace_types::TaskId::random());
+        store.insert_record(&record(r1, 100, Some(200))).await.unwrap();
+        store.insert_record(&record(r2, 150, None)).await.unwrap();
+        assert_eq!(store.records(a.id).await.unwrap().len(), 2);
+        assert!(store.records(b.id).await.unwrap().is_empty());
+        assert!(
+            store.record(b.id, r1).await.unwrap().is_none(),
+            "portal b reads portal a's record"
+        );
+        assert!(
+            !store.remove_record(b.id, r1).await.unwrap(),
+            "portal b removed portal a's record"
+        );
+        assert!(store.remove_record(a.id, r1).await.unwrap());
+        assert_eq!(store.records(a.id).await.unwrap().len(), 1);
+        assert_eq!(
+            store.count_records(a.id, 0, 1000).await.unwrap(),
+            2,
+            "removed records still count"
+        );
+        assert_eq!(store.count_records(a.id, 120, 1000).await.unwrap(), 1);
+        assert!(
+            store.expired_records(300).await.unwrap().is_empty(),
+            "a removed record expired again"
+        );
+
+        let schedule = Schedule {
+            portal_id: a.id,
+            cron: "0 0 5 ? * *".into(),
+            backups_stored: 3,
+            storage_type: 4,
+            storage_params: "{}".into(),
+            last_backup_at: None,
+            created_at: 1,
+        };
+        store.upsert_schedule(&schedule).await.unwrap();
+        store
+            .upsert_schedule(&Schedule {
+                backups_stored: 7,
+                ..schedule.clone()
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.schedule(a.id).await.unwrap().unwrap().backups_stored, 7);
+        assert_eq!(store.schedules().await.unwrap().len(), 1);
+        assert!(store.claim_schedule_run(a.id, None, 50).await.unwrap());
+        assert!(
+            !store.claim_schedule_run(a.id, None, 51).await.unwrap(),
+            "a run was claimed twice"
+        );
+        assert!(store.claim_schedule_run(a.id, Some(50), 60).await.unwrap());
+        assert!(store.delete_schedule(a.id).await.unwrap());
+        assert!(store.schedule(a.id).await.unwrap().is_none());
+
+        assert_eq!(store.setting("link_signing_key").await.unwrap(), None);
+        assert_eq!(store.init_setting("link_signing_key", "first").await.unwrap(), "first");
+        assert_eq!(store.init_setting("link_signing_key", "second").await.unwrap(), "first");
+    }
+}
+
+#[tokio::test]
+async fn a_snapshot_restores_exactly_and_a_collision_changes_nothing() {
+    for store in stores().await {
+        let (a, o) = store
+            .create_portal(portal("aaa", true), owner("o@example.com"))
+            .await
+            .unwrap();
+        let (b, _) = store
+            .create_portal(portal("bbb", false), owner("o@example.com"))
+            .await
+            .unwrap();
+        let rooms = store
+            .section(a.id, FolderType::VirtualRooms, None)
+            .await
+            .unwrap()
+            .unwrap();
+        let room = store
+            .create_folder(
+                a.id,
+                NewFolder {
+                    parent_id: rooms.id,
+                    kind: FolderType::CustomRoom,
+                    title: "R".into(),
+                    by: o.id,
+                    now: 2,
+                },
+            )
+            .await
+            .unwrap();
+        let file = |key: &str| NewFile {
+            folder_id: room.id,
+            title: format!("{key}.txt"),
+            size: 3,
+            blob_key: key.into(),
+            blake3: "h".into(),
+            by: o.id,
+            now: 4,
+        };
+        store.create_file(a.id, file("one")).await.unwrap();
+        let snap = store.snapshot(a.id).await.unwrap();
+        assert_eq!((snap.folders.len(), snap.files.len(), snap.users.len()), (5, 1, 1));
+        store.create_file(a.id, file("two")).await.unwrap();
+        store
+            .create_folder(
+                a.id,
+                NewFolder {
+                    parent_id: room.id,
+                    kind: FolderType::Default,
+                    title: "x".into(),
+                    by: o.id,
+                    now: 5,
+                },
+            )
+            .await
+            .unwrap();
+        let replaced = store.restore_snapshot(a.id, &snap, 99).await.unwrap();
+        assert_eq!(replaced, vec!["two".to_owned()], "the bytes no restored row uses");
+        let again = store.snapshot(a.id).await.unwrap();
+        assert_eq!(
+            (again.folders, again.files, again.users),
+            (snap.folders.clone(), snap.files.clone(), snap.users.clone())
+        );
+        // Restoring A's rows into B collides with A's ids: refused, and B is untouched.
+        let before = store.snapshot(b.id).await.unwrap();
+        let err = store.restore_snapshot(b.id, &snap, 100).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+        let after = store.snapshot(b.id).await.unwrap();
+        assert_eq!(
+            (after.folders, after.files, after.users),
+            (before.folders, before.files, before.users)
+        );
+        // Ids restored are never handed out again.
+        let fresh = store.create_file(a.id, file("three")).await.unwrap();
+        assert!(snap.files.iter().all(|f| f.id != fresh.id));
+        store.set_portal_status(a.id, 4, 1).await.unwrap();
+        assert_eq!(store.portal(a.id).await.unwrap().unwrap().status, 4);
+    }
+}

@@ -248,48 +248,51 @@ pub fn table() -> Vec<Route> {
     all
 }
 
-/// The backup endpoints, each under `/api/2.0/backup/` and, as the DocSpace web UI calls them,
-/// `/api/2.0/portal/`. All are for the portal's admins except the anonymous restore progress
-/// (which also answers while the portal is locked by a restore).
+/// A backup endpoint under `/api/2.0/backup/` and, as the DocSpace web UI calls it,
+/// `/api/2.0/portal/`.
+macro_rules! backup_route {
+    ($method:expr, $name:literal, $access:expr, $handler:expr) => {
+        [concat!("/api/2.0/backup/", $name), concat!("/api/2.0/portal/", $name)].map(|path| {
+            let mut r = route($method, path, $access, Scope::Global, $handler);
+            // Only the restore progress answers while a restore locks the portal.
+            r.rule.open_during_restore = $name == "getrestoreprogress";
+            r
+        })
+    };
+}
+
+/// The backup endpoints. All are for the portal's admins except the anonymous restore progress
+/// and the signed download link.
 fn backup_routes() -> Vec<Route> {
     use Access::{Admin, Anonymous};
     use Method as M;
-    type Make = fn() -> MethodRouter<AppState>;
-    let table: Vec<(Method, &'static str, Access, Make)> = vec![
-        (M::POST, "startbackup", Admin, || post(backup::start)),
-        (M::GET, "getbackupprogress", Admin, || get(backup::get_progress)),
-        (M::POST, "cancelbackup", Admin, || post(backup::cancel)),
-        (M::GET, "getbackuphistory", Admin, || get(backup::history)),
-        (M::DELETE, "deletebackup/{backupid}", Admin, || delete(backup::delete)),
-        (M::DELETE, "deletebackuphistory", Admin, || {
-            delete(backup::delete_history)
-        }),
-        (M::POST, "createbackupschedule", Admin, || post(backup::create_schedule)),
-        (M::GET, "getbackupschedule", Admin, || get(backup::get_schedule)),
-        (M::DELETE, "deletebackupschedule", Admin, || {
+    let mut out: Vec<Route> = [
+        backup_route!(M::POST, "startbackup", Admin, post(backup::start)),
+        backup_route!(M::GET, "getbackupprogress", Admin, get(backup::get_progress)),
+        backup_route!(M::POST, "cancelbackup", Admin, post(backup::cancel)),
+        backup_route!(M::GET, "getbackuphistory", Admin, get(backup::history)),
+        backup_route!(M::DELETE, "deletebackup/{backupid}", Admin, delete(backup::delete)),
+        backup_route!(M::DELETE, "deletebackuphistory", Admin, delete(backup::delete_history)),
+        backup_route!(M::POST, "createbackupschedule", Admin, post(backup::create_schedule)),
+        backup_route!(M::GET, "getbackupschedule", Admin, get(backup::get_schedule)),
+        backup_route!(
+            M::DELETE,
+            "deletebackupschedule",
+            Admin,
             delete(backup::delete_schedule)
-        }),
-        (M::POST, "startrestore", Admin, || post(backup::start_restore)),
-        (M::GET, "getrestoreprogress", Anonymous, || {
-            get(backup::restore_progress)
-        }),
-        (M::GET, "getbackupscount", Admin, || get(backup::count)),
-        (M::GET, "getbackupscountbypaid", Admin, || get(backup::count_by_paid)),
-        (M::GET, "getservicestate", Admin, || get(backup::service_state)),
-        (M::GET, "backuptmp", Admin, || get(backup::tmp)),
-        (M::GET, "enablerestore", Admin, || get(backup::enabled)),
-        (M::GET, "enableautobackup", Admin, || get(backup::enabled)),
-    ];
-    let mut out = Vec::new();
-    for (method, name, access, handler) in table {
-        for prefix in ["/api/2.0/backup/", "/api/2.0/portal/"] {
-            // The table is built once at startup; the paths live as long as the server.
-            let path: &'static str = Box::leak(format!("{prefix}{name}").into_boxed_str());
-            let mut r = route(method.clone(), path, access, Scope::Global, handler());
-            r.rule.open_during_restore = name == "getrestoreprogress";
-            out.push(r);
-        }
-    }
+        ),
+        backup_route!(M::POST, "startrestore", Admin, post(backup::start_restore)),
+        backup_route!(M::GET, "getrestoreprogress", Anonymous, get(backup::restore_progress)),
+        backup_route!(M::GET, "getbackupscount", Admin, get(backup::count)),
+        backup_route!(M::GET, "getbackupscountbypaid", Admin, get(backup::count_by_paid)),
+        backup_route!(M::GET, "getservicestate", Admin, get(backup::service_state)),
+        backup_route!(M::GET, "backuptmp", Admin, get(backup::tmp)),
+        backup_route!(M::GET, "enablerestore", Admin, get(backup::enabled)),
+        backup_route!(M::GET, "enableautobackup", Admin, get(backup::enabled)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     out.push(route(
         M::GET,
         "/api/2.0/backup/download/{backupid}",
