@@ -13,7 +13,18 @@ fn python() -> String {
     std::env::var("BACKSPACE_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned())
 }
 
-const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/seed/000_8a24ae9670ad02d1.txt");
+/// The seed document lives in `shared/`, beside the project (or where `BACKSPACE_SHARED_DIR`
+/// says).
+fn seed() -> String {
+    let shared = std::env::var("BACKSPACE_SHARED_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared").to_owned());
+    let path = format!("{shared}/seed/000_8a24ae9670ad02d1.txt");
+    assert!(
+        std::path::Path::new(&path).exists(),
+        "the seed document {path} is missing: set BACKSPACE_SHARED_DIR"
+    );
+    path
+}
 const RUN_SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/run_seed.py");
 const SDK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/sdk_backup.py");
 
@@ -44,9 +55,10 @@ async fn the_seed_example_deletes_a_real_backup_in_python_and_node() {
     let s = TestServer::spawn().await;
     let owner = Auth::bearer(&s.owner_token().await);
     let (_, key) = s.create_key(&owner, json!({"name": "seed"})).await;
+    let seed = seed();
     for (lang, expected) in [("python", "Backup deleted: True"), ("node", "Backup deleted: true")] {
         let id = finished_backup(&s, &owner).await;
-        let (ok, out) = run(Command::new(python()).args([RUN_SEED, lang, SEED, &s.base, &key, &id]));
+        let (ok, out) = run(Command::new(python()).args([RUN_SEED, lang, &seed, &s.base, &key, &id]));
         assert!(ok, "{lang} seed failed: {out}");
         assert_eq!(out.trim(), expected, "{lang} printed: {out}");
         let (_, history) = s.get("/api/2.0/backup/getbackuphistory", &owner).await;
@@ -61,7 +73,7 @@ async fn the_seed_example_deletes_a_real_backup_in_python_and_node() {
             "{lang}: the archive is still stored"
         );
         // Deleting again is a clear 404, which the seed reports as an error.
-        let (ok, out) = run(Command::new(python()).args([RUN_SEED, lang, SEED, &s.base, &key, &id]));
+        let (ok, out) = run(Command::new(python()).args([RUN_SEED, lang, &seed, &s.base, &key, &id]));
         assert!(out.contains("404"), "{lang} second delete: ok={ok} {out}");
     }
 }
