@@ -349,3 +349,41 @@ fn the_store_is_a_meta_store() {
     fn assert_meta<T: MetaStore>() {}
     assert_meta::<SqlStore>();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_and_restores_of_one_portal_do_not_overlap() {
+    let f = fixture().await;
+    let first = f
+        .core
+        .start_backup(&f.owner, Some(StorageType::DataStore), None, false, false)
+        .await
+        .unwrap();
+    finished(&f, JobKind::Backup).await;
+    let restore = || backspace_types::dto::backup::RestoreRequest {
+        backupid: Some(first.id.to_string()),
+        ..Default::default()
+    };
+
+    f.gate.close(true, false);
+    f.core
+        .start_backup(&f.owner, Some(StorageType::DataStore), None, false, false)
+        .await
+        .unwrap();
+    f.gate.entered.notified().await;
+    let err = f.core.start_restore(&f.owner, restore()).await.unwrap_err();
+    assert!(err.to_string().contains("backup of this portal is running"), "{err}");
+    f.gate.release();
+    assert_eq!(finished(&f, JobKind::Backup).await.error, "");
+
+    f.gate.close(false, true);
+    f.core.start_restore(&f.owner, restore()).await.unwrap();
+    f.gate.entered.notified().await;
+    let err = f
+        .core
+        .start_backup(&f.owner, Some(StorageType::DataStore), None, false, false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("restore of this portal is running"), "{err}");
+    f.gate.release();
+    assert_eq!(finished(&f, JobKind::Restore).await.error, "");
+}

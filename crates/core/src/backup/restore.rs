@@ -81,6 +81,17 @@ impl Core {
                     .await?
             }
         };
+        // Restoring under a running backup would delete bytes the backup is still reading.
+        if self
+            .store
+            .job(caller.portal.id, JobKind::Backup)
+            .await?
+            .is_some_and(|j| !j.is_completed)
+        {
+            return Err(Error::InvalidOperation(
+                "A backup of this portal is running; restore when it has finished".to_owned(),
+            ));
+        }
         let now = now_ms();
         let job = Job {
             id: TaskId::random(),

@@ -70,6 +70,17 @@ impl Core {
                 "whole-server (dump) backups are not supported yet; back up each portal".to_owned(),
             ));
         }
+        // A backup taken while a restore swaps the portal's rows would read half of each.
+        if self
+            .store
+            .job(caller.portal.id, JobKind::Restore)
+            .await?
+            .is_some_and(|j| !j.is_completed)
+        {
+            return Err(Error::InvalidOperation(
+                "A restore of this portal is running; start the backup when it has finished".to_owned(),
+            ));
+        }
         let storage = storage.unwrap_or(StorageType::Documents);
         let params = params.unwrap_or_default();
         let target = self.resolve_target(caller, storage, &params).await?;
