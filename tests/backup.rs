@@ -7,18 +7,6 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
-fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// A server whose `Local` backups may use a fresh directory; returns it with the server.
 async fn server_with_local_root() -> (TestServer, PathBuf) {
     let root = std::env::temp_dir().join(format!("backspace-local-{}", uuid::Uuid::new_v4().simple()));

@@ -6,19 +6,6 @@ use common::*;
 use reqwest::Method;
 use serde_json::json;
 
-/// Deterministic pseudo-random bytes (xorshift), so a failure is reproducible.
-fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn uploads_download_byte_for_byte() {
     let s = TestServer::spawn().await;

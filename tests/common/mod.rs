@@ -348,3 +348,16 @@ pub fn count_files(dir: &std::path::Path) -> usize {
         .map(|p| if p.is_dir() { count_files(&p) } else { 1 })
         .sum()
 }
+
+/// Deterministic pseudo-random bytes (xorshift), so a failure is reproducible.
+pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}

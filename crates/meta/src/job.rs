@@ -46,6 +46,39 @@ pub struct Job {
     pub updated_at: i64,
 }
 
+impl Job {
+    /// A new job, queued: `Created`, progress 0, no error.
+    pub fn queued(
+        portal_id: PortalId,
+        kind: JobKind,
+        storage_type: i64,
+        storage_params: String,
+        created_by: Option<UserId>,
+        now: i64,
+    ) -> Self {
+        Self {
+            id: TaskId::random(),
+            portal_id,
+            kind,
+            status: status::CREATED,
+            progress: 0,
+            phase: "queued".to_owned(),
+            error: String::new(),
+            warning: None,
+            link: None,
+            is_completed: false,
+            storage_type,
+            storage_params,
+            is_scheduled: false,
+            cancel_requested: false,
+            created_by,
+            partial: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 const COLUMNS: &str =
     "id, portal_id, kind, status, progress, phase, error, warning, link, is_completed, storage_type, \
                        storage_params, is_scheduled, cancel_requested, created_by, partial, created_at, updated_at";

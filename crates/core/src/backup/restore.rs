@@ -94,24 +94,14 @@ impl Core {
         }
         let now = now_ms();
         let job = Job {
-            id: TaskId::random(),
-            portal_id: caller.portal.id,
-            kind: JobKind::Restore,
-            status: job_status::CREATED,
-            progress: 0,
-            phase: "queued".to_owned(),
-            error: String::new(),
-            warning: None,
-            link: None,
-            is_completed: false,
-            storage_type: source.storage_type,
-            storage_params: serde_json::json!({ "filePath": source.path }).to_string(),
-            is_scheduled: false,
-            cancel_requested: false,
-            created_by: Some(caller.user.id),
-            partial: None,
-            created_at: now,
-            updated_at: now,
+            ..Job::queued(
+                caller.portal.id,
+                JobKind::Restore,
+                source.storage_type,
+                serde_json::json!({ "filePath": source.path }).to_string(),
+                Some(caller.user.id),
+                now,
+            )
         };
         let (job, created) = self.store.start_job(&job).await?;
         if created {

@@ -86,24 +86,15 @@ impl Core {
         let target = self.resolve_target(caller, storage, &params).await?;
         let now = now_ms();
         let job = Job {
-            id: TaskId::random(),
-            portal_id: caller.portal.id,
-            kind: JobKind::Backup,
-            status: job_status::CREATED,
-            progress: 0,
-            phase: "queued".to_owned(),
-            error: String::new(),
-            warning: None,
-            link: None,
-            is_completed: false,
-            storage_type: super::storage_number(storage),
-            storage_params: serde_json::to_string(&target.params()).unwrap_or_else(|_| "{}".into()),
             is_scheduled: scheduled,
-            cancel_requested: false,
-            created_by: Some(caller.user.id),
-            partial: None,
-            created_at: now,
-            updated_at: now,
+            ..Job::queued(
+                caller.portal.id,
+                JobKind::Backup,
+                super::storage_number(storage),
+                serde_json::to_string(&target.params()).unwrap_or_else(|_| "{}".into()),
+                Some(caller.user.id),
+                now,
+            )
         };
         let (job, created) = self.store.start_job(&job).await?;
         if created {
