@@ -659,3 +659,88 @@ fn crafted(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
     build(&mut b);
     zstd::encode_all(&b.into_inner().unwrap()[..], 3).unwrap()
 }
+
+/// The web UI's local restore: the archive is uploaded in chunks to `/backupFileUpload.ashx`,
+/// then restored with `storageType: Local`.
+#[tokio::test]
+async fn an_uploaded_archive_restores_as_a_local_backup() {
+    let s = TestServer::spawn().await;
+    let owner = Auth::bearer(&s.owner_token().await);
+    let room = s.room(&owner, "Uploaded").await;
+    s.upload(&owner, room, "a.bin", bytes(300_000, 5)).await;
+    start(&s, &owner, json!({"storageType": 4})).await;
+    let link = wait_backup(&s, &owner).await["link"].as_str().unwrap().to_owned();
+    let archive = s
+        .http
+        .get(s.url(&link))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec();
+    let before = contents(&s, &owner, room).await;
+    s.upload(&owner, room, "later.bin", bytes(1000, 6)).await;
+
+    let post = |query: String, body: Option<Vec<u8>>| {
+        let mut req = s
+            .http
+            .post(s.url(&format!("/backupFileUpload.ashx{query}")))
+            .headers(owner.headers());
+        if let Some(b) = body {
+            let part = reqwest::multipart::Part::bytes(b).file_name("chunk");
+            req = req.multipart(reqwest::multipart::Form::new().part("file", part));
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.json::<Value>().await.unwrap()
+        }
+    };
+    let init = post(
+        format!("?Init=true&totalSize={}&extension=tar.zst", archive.len()),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (init["Success"].clone(), init["EndUpload"].clone()),
+        (json!(true), json!(false)),
+        "{init}"
+    );
+    assert!(init["ChunkSize"].as_u64().unwrap() > 0);
+    let half = archive.len() / 2;
+    let first = post(String::new(), Some(archive[..half].to_vec())).await;
+    assert_eq!(
+        (first["Success"].clone(), first["EndUpload"].clone()),
+        (json!(true), json!(false)),
+        "{first}"
+    );
+    let last = post(String::new(), Some(archive[half..].to_vec())).await;
+    assert_eq!(
+        (last["Success"].clone(), last["EndUpload"].clone()),
+        (json!(true), json!(true)),
+        "{last}"
+    );
+
+    let body =
+        json!({"backupId": "", "storageType": "Local", "storageParams": [{"key": "filePath", "value": "ignored"}]});
+    let (status, v) = s.post("/api/2.0/backup/startrestore", &owner, body).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(wait_restore(&s, &owner).await["error"], "");
+    assert_eq!(contents(&s, &owner, room).await, before);
+
+    // A chunk past the announced size is refused and drops the upload.
+    post("?Init=true&totalSize=10&extension=tar.zst".into(), None).await;
+    let over = post(String::new(), Some(vec![0; 11])).await;
+    assert_eq!(over["Success"], false, "{over}");
+    assert!(
+        over["Message"]
+            .as_str()
+            .unwrap()
+            .contains("larger than its announced totalSize"),
+        "{over}"
+    );
+    let bad = post("?Init=true&totalSize=10&extension=exe".into(), None).await;
+    assert_eq!(bad["Success"], false);
+}

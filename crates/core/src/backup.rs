@@ -14,10 +14,12 @@ mod run;
 mod schedule;
 mod stream;
 mod target;
+mod upload;
 
 pub use history::parse_date;
 pub use jobs::JobRegistry;
 pub use schedule::{cron_for, next_fire, parse_cron};
+pub use upload::{UploadState, CHUNK_SIZE};
 
 use backspace_format::Compression;
 use backspace_types::StorageType;

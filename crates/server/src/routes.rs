@@ -293,6 +293,13 @@ fn backup_routes() -> Vec<Route> {
     .into_iter()
     .flatten()
     .collect();
+    out.push(streaming(route(
+        M::POST,
+        "/backupfileupload.ashx",
+        Admin,
+        Scope::Global,
+        post(backup::upload),
+    )));
     out.push(route(
         M::GET,
         "/api/2.0/backup/download/{backupid}",

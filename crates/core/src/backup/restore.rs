@@ -25,6 +25,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+/// The source of a restore from an uploaded file (not a storage type a client can name).
+const UPLOAD_SOURCE: i64 = -1;
+
 /// The largest `portal.json` a restore reads into memory.
 const MAX_SNAPSHOT_BYTES: u64 = 512 << 20;
 
@@ -119,12 +122,24 @@ impl Core {
         storage: Option<StorageType>,
         params: std::collections::BTreeMap<String, String>,
     ) -> Result<Source> {
+        let storage = storage.unwrap_or(StorageType::Documents);
+        // A file uploaded through /backupFileUpload.ashx wins for Local, as in DocSpace (which
+        // then ignores filePath).
+        if storage == StorageType::Local {
+            if let Some(file_name) = self.completed_upload(caller.portal.id).await? {
+                return Ok(Source {
+                    storage_type: UPLOAD_SOURCE,
+                    path: String::new(),
+                    file_name,
+                });
+            }
+        }
         let path = params
             .get("filepath")
             .map(|p| p.trim().to_owned())
             .filter(|p| !p.is_empty())
             .ok_or_else(|| Error::BadRequest("filePath is required to restore from a file".to_owned()))?;
-        match storage.unwrap_or(StorageType::Documents) {
+        match storage {
             StorageType::Documents => {
                 let id: FileId = path
                     .parse()
@@ -206,6 +221,9 @@ impl Core {
     }
 
     async fn open_source(&self, portal: PortalId, source: &Source) -> Result<ByteStream> {
+        if source.storage_type == UPLOAD_SOURCE {
+            return self.open_upload(portal).await;
+        }
         self.open_archive(portal, source.storage_type, &source.path).await
     }
 

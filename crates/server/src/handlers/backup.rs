@@ -6,7 +6,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{LenientJson, LenientQuery, PathId};
 use crate::AppState;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{FromRequest, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use backspace_core::backup::{parse_cron, parse_date};
@@ -283,4 +283,72 @@ pub async fn download(
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(response)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub struct UploadQuery {
+    #[serde(default, deserialize_with = "backspace_types::lenient::opt_bool")]
+    init: Option<bool>,
+    #[serde(default, deserialize_with = "backspace_types::lenient::opt_i64")]
+    totalsize: Option<i64>,
+    #[serde(default, deserialize_with = "backspace_types::lenient::opt_string")]
+    extension: Option<String>,
+}
+
+/// DocSpace's reply shape for `/backupFileUpload.ashx`: PascalCase, always HTTP 200.
+fn upload_reply(result: Result<bool, ApiError>) -> Response {
+    let body = match result {
+        Ok(end) => json!({"Success": true, "ChunkSize": backspace_core::backup::CHUNK_SIZE, "EndUpload": end}),
+        Err(e) => json!({"Success": false, "Message": e.0.to_string(), "ChunkSize": 0, "EndUpload": false}),
+    };
+    let mut response = Response::new(Body::from(body.to_string()));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// `POST /backupFileUpload.ashx`: `?Init=true&totalSize=N&extension=tar.gz` starts an upload;
+/// each following multipart POST appends its first file part. `startrestore` with
+/// `storageType: Local` then restores it.
+pub async fn upload(
+    State(state): State<AppState>,
+    Authed(caller): Authed,
+    LenientQuery(q): LenientQuery<UploadQuery>,
+    req: axum::extract::Request,
+) -> Response {
+    if q.init == Some(true) {
+        let total = q.totalsize.unwrap_or(0).max(0) as u64;
+        let ext = q.extension.unwrap_or_else(|| "tar.gz".to_owned());
+        return upload_reply(
+            state
+                .core
+                .start_restore_upload(&caller, total, &ext)
+                .await
+                .map(|_| false)
+                .map_err(Into::into),
+        );
+    }
+    let result = async {
+        let mut multipart = axum::extract::Multipart::from_request(req, &state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("expected a multipart/form-data body: {}", e.body_text())))?;
+        while let Some(field) = multipart
+            .next_field()
+            .await
+            .map_err(|e| ApiError::bad_request(format!("the multipart body is malformed: {}", e.body_text())))?
+        {
+            if field.file_name().is_none() && !field.name().is_some_and(|n| n.eq_ignore_ascii_case("file")) {
+                continue;
+            }
+            let (data, feed) = crate::handlers::files::pump(field);
+            let (added, ()) = tokio::join!(state.core.add_restore_chunk(&caller, data), feed);
+            let added = added?;
+            return Ok(added.received == added.total);
+        }
+        Err(ApiError::bad_request("the multipart body has no file part"))
+    }
+    .await;
+    upload_reply(result)
 }

@@ -178,31 +178,15 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     }
 }
 
-/// Streams one multipart part into an upload. The part borrows the request, so its chunks
-/// are passed through a small channel to the upload, which runs beside the pump: at most a few
-/// chunks are in memory at any time.
-async fn upload_field(
-    state: &AppState,
-    caller: &Caller,
-    folder: FolderId,
-    title: String,
-    create_new: bool,
-    mut field: Field<'_>,
-) -> Result<Located<File>, ApiError> {
+/// A multipart part as a byte stream, and the pump that feeds it. The part borrows the request,
+/// so its chunks pass through a small channel; the consumer runs beside the pump (`join!`), and at
+/// most a few chunks are in memory at any time.
+pub(crate) fn pump(mut field: Field<'_>) -> (ByteStream, impl std::future::Future<Output = ()> + '_) {
     let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
     let data: ByteStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     }));
-    let upload = state.core.upload(
-        caller,
-        folder,
-        Upload {
-            title,
-            data,
-            create_new_if_exist: create_new,
-        },
-    );
-    let pump = async move {
+    let feed = async move {
         loop {
             match field.chunk().await {
                 Ok(Some(chunk)) => {
@@ -218,7 +202,28 @@ async fn upload_field(
             }
         }
     };
-    let (result, ()) = tokio::join!(upload, pump);
+    (data, feed)
+}
+
+async fn upload_field(
+    state: &AppState,
+    caller: &Caller,
+    folder: FolderId,
+    title: String,
+    create_new: bool,
+    field: Field<'_>,
+) -> Result<Located<File>, ApiError> {
+    let (data, feed) = pump(field);
+    let upload = state.core.upload(
+        caller,
+        folder,
+        Upload {
+            title,
+            data,
+            create_new_if_exist: create_new,
+        },
+    );
+    let (result, ()) = tokio::join!(upload, feed);
     Ok(result?)
 }
 
