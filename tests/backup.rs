@@ -744,3 +744,21 @@ async fn an_uploaded_archive_restores_as_a_local_backup() {
     let bad = post("?Init=true&totalSize=10&extension=exe".into(), None).await;
     assert_eq!(bad["Success"], false);
 }
+
+/// The upload limit is for people's uploads: an archive written into a room may be larger.
+#[tokio::test]
+async fn a_documents_backup_may_exceed_the_upload_limit() {
+    let s = TestServer::spawn_with(&[("BACKSPACE_MAX_UPLOAD_BYTES", "200000")]).await;
+    let owner = Auth::bearer(&s.owner_token().await);
+    let room = s.room(&owner, "Small uploads").await;
+    for i in 0..2 {
+        let (status, _) = s.upload(&owner, room, &format!("{i}.bin"), bytes(150_000, i + 1)).await;
+        assert_eq!(status, 200);
+    }
+    let body = json!({"storageType": 0, "storageParams": [{"key": "folderId", "value": room}]});
+    start(&s, &owner, body).await;
+    let done = wait_backup(&s, &owner).await;
+    assert_eq!(done["error"], "", "{done}");
+    let (_, history) = s.get("/api/2.0/backup/getbackuphistory", &owner).await;
+    assert_eq!(history["count"], 1);
+}

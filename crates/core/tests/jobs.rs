@@ -127,6 +127,7 @@ async fn fixture() -> Fixture {
             title: format!("f{i}.bin"),
             data,
             create_new_if_exist: false,
+            unlimited: false,
         };
         core.upload(&owner, my.id, up).await.unwrap();
     }

@@ -161,6 +161,7 @@ impl Core {
                     title: file_name.to_owned(),
                     data,
                     create_new_if_exist: true,
+                    unlimited: true,
                 };
                 let file = self.upload(caller, *folder, up).await?;
                 Ok(file.item.id.to_string())

@@ -19,6 +19,9 @@ pub struct Upload {
     pub data: ByteStream,
     /// `true`: a same-titled file gets a new name `name (1).ext`; `false`: a new version.
     pub create_new_if_exist: bool,
+    /// The size limit: the server's upload limit for people's uploads; none for the archives
+    /// the backup service writes into a folder (a portal may be larger than any one upload).
+    pub unlimited: bool,
 }
 
 /// The marker error a size-limited stream fails with.
@@ -54,7 +57,11 @@ impl Core {
             .join(&format!("files/{}", uuid::Uuid::new_v4().simple()))
             .map_err(|e| Error::Internal(e.to_string()))?;
 
-        let limit = self.settings.max_upload_bytes;
+        let limit = if up.unlimited {
+            u64::MAX
+        } else {
+            self.settings.max_upload_bytes
+        };
         let hasher = Arc::new(Mutex::new(blake3::Hasher::new()));
         let seen = Arc::new(Mutex::new(0u64));
         let (h, n) = (hasher.clone(), seen.clone());

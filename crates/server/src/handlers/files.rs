@@ -221,6 +221,7 @@ async fn upload_field(
             title,
             data,
             create_new_if_exist: create_new,
+            unlimited: false,
         },
     );
     let (result, ()) = tokio::join!(upload, feed);
@@ -341,6 +342,7 @@ pub async fn insert(
             title,
             data,
             create_new_if_exist: q.createnewifexist.unwrap_or(false),
+            unlimited: false,
         };
         state.core.upload(&caller, folder, up).await?
     };
