@@ -554,12 +554,12 @@ async fn hostile_and_bad_backup_inputs_get_clear_errors() {
             "is not a date",
         ),
         (
-            "a dump backup",
+            "a dump into a room",
             Method::POST,
             "/api/2.0/backup/startbackup".into(),
-            Some(json!({"storageType": 4, "dump": true})),
+            Some(json!({"storageType": 0, "dump": true})),
             400,
-            "dump",
+            "goes to Local or DataStore",
         ),
     ];
     for (what, method, path, body, status, message) in cases {
@@ -761,4 +761,86 @@ async fn a_documents_backup_may_exceed_the_upload_limit() {
     assert_eq!(done["error"], "", "{done}");
     let (_, history) = s.get("/api/2.0/backup/getbackuphistory", &owner).await;
     assert_eq!(history["count"], 1);
+}
+
+/// Whole-server (`dump`) backups: every portal in one archive, for the server administrator.
+#[tokio::test]
+async fn a_whole_server_backup_restores_every_portal() {
+    let (s, root) = server_with_local_root().await;
+    let admin = Auth::bearer(&s.owner_token().await);
+    let room_a = s.room(&admin, "Server room").await;
+    s.upload(&admin, room_a, "a.bin", bytes(200_000, 11)).await;
+    let (_, owner_b, _) = register(&s, "second-portal").await;
+    let room_b = s.room(&owner_b, "Portal B room").await;
+    s.upload(&owner_b, room_b, "b.bin", bytes(100_000, 12)).await;
+    let (before_a, before_b) = (contents(&s, &admin, room_a).await, contents(&s, &owner_b, room_b).await);
+
+    let mut dump = local(&root);
+    dump["dump"] = json!(true);
+    let (status, v) = start(&s, &owner_b, dump.clone()).await;
+    assert_error(status, &v, 403, "Access denied");
+    let (status, v) = start(&s, &admin, dump).await;
+    assert_eq!(status, 200, "{v}");
+    let done = wait_job_at(&s, &admin, "/api/2.0/backup/getbackupprogress?dump=true").await;
+    assert_eq!(done["error"], "", "{done}");
+    let (_, history) = s.get("/api/2.0/backup/getbackuphistory?dump=true", &admin).await;
+    assert_eq!(history["count"], 1, "{history}");
+    assert!(history["response"][0]["fileName"]
+        .as_str()
+        .unwrap()
+        .starts_with("workspace_"));
+    let (_, portal_history) = s.get("/api/2.0/backup/getbackuphistory", &admin).await;
+    assert_eq!(portal_history["count"], 0, "a server backup is not a portal backup");
+    let id = history["response"][0]["id"].as_str().unwrap().to_owned();
+
+    // Change both portals, then restore the whole server.
+    for (auth, room) in [(&admin, room_a), (&owner_b, room_b)] {
+        let (_, listing) = s.get(&format!("/api/2.0/files/{room}"), auth).await;
+        let file = listing["response"]["files"][0]["id"].as_i64().unwrap();
+        s.call(
+            Method::DELETE,
+            &format!("/api/2.0/files/file/{file}"),
+            auth,
+            Some(json!({"immediately": true})),
+        )
+        .await;
+    }
+    let (status, v) = s
+        .post(
+            "/api/2.0/backup/startrestore",
+            &admin,
+            json!({"backupId": id, "dump": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let done = wait_job_at(&s, &Auth::none(), "/api/2.0/backup/getrestoreprogress?dump=true").await;
+    assert_eq!(done["error"], "", "{done}");
+    assert_eq!(contents(&s, &admin, room_a).await, before_a);
+    assert_eq!(contents(&s, &owner_b, room_b).await, before_b);
+
+    // A server archive is not a portal archive, and the reverse.
+    let (_, v) = s
+        .post("/api/2.0/backup/startrestore", &admin, json!({"backupId": id}))
+        .await;
+    assert_error(404, &v, 404, "Unable to find the specified file.");
+    let path = std::fs::read_dir(&root).unwrap().next().unwrap().unwrap().path();
+    let body = json!({"backupId": "", "storageType": 3, "storageParams": [{"key": "filePath", "value": path.to_str().unwrap()}]});
+    s.post("/api/2.0/backup/startrestore", &admin, body).await;
+    let done = wait_restore(&s, &admin).await;
+    assert!(
+        done["error"].as_str().unwrap().contains("whole-server backup"),
+        "{done}"
+    );
+
+    // Whole-server schedules.
+    let sched = json!({"storageType": 4, "dump": true, "cronParams": {"period": 0, "hour": 1}});
+    let (_, v) = s.post("/api/2.0/backup/createbackupschedule", &admin, sched).await;
+    assert_eq!(v["response"], true, "{v}");
+    let (_, v) = s.get("/api/2.0/backup/getbackupschedule?dump=true", &admin).await;
+    assert_eq!(v["response"]["dump"], true, "{v}");
+    let (_, v) = s.get("/api/2.0/backup/getbackupschedule", &admin).await;
+    assert!(
+        v.get("response").is_none(),
+        "the server schedule is not the portal's: {v}"
+    );
 }

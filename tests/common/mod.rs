@@ -327,6 +327,11 @@ pub async fn wait_restore(s: &TestServer, auth: &Auth) -> Value {
     wait_job(s, auth, "/api/2.0/backup/getrestoreprogress").await
 }
 
+/// Polls any job progress path (e.g. with `?dump=true`) until the job is completed.
+pub async fn wait_job_at(s: &TestServer, auth: &Auth, path: &str) -> Value {
+    wait_job(s, auth, path).await
+}
+
 async fn wait_job(s: &TestServer, auth: &Auth, path: &str) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     loop {

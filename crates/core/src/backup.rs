@@ -46,6 +46,10 @@ impl Default for BackupSettings {
     }
 }
 
+/// The pseudo-portal of whole-server (`dump`) jobs, history records and schedules, as DocSpace's
+/// tenant -1.
+pub const DUMP_PORTAL: backspace_types::PortalId = backspace_types::PortalId(-1);
+
 /// The archive entry holding the portal's rows.
 pub(crate) const SNAPSHOT_ENTRY: &str = "portal.json";
 

@@ -250,7 +250,7 @@ async fn schedules_fire_once_when_due_and_retention_keeps_the_newest() {
         .create_schedule(&f.owner, Some(StorageType::DataStore), None, Some(2), Some(cron), false)
         .await
         .unwrap();
-    let schedule = f.core.schedule(&f.owner).await.unwrap().unwrap();
+    let schedule = f.core.schedule(&f.owner, false).await.unwrap().unwrap();
     assert_eq!(schedule.cron, "0 0 3 ? * *");
     let due = next_fire(&schedule.cron, "UTC", schedule.created_at).unwrap();
     assert!(due > schedule.created_at);
@@ -291,7 +291,7 @@ async fn schedules_fire_once_when_due_and_retention_keeps_the_newest() {
     assert_eq!(datastore_blobs(&f), 3, "pruned archives are deleted");
     assert!(f
         .core
-        .schedule(&f.owner)
+        .schedule(&f.owner, false)
         .await
         .unwrap()
         .unwrap()

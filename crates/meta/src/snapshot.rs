@@ -43,6 +43,9 @@ pub trait SnapshotStore: Send + Sync {
     async fn restore_snapshot(&self, portal: PortalId, snapshot: &Snapshot, now: i64) -> Result<Vec<String>>;
     /// Sets the portal's DocSpace status (0 Active, 4 Restoring).
     async fn set_portal_status(&self, portal: PortalId, status: i64, now: i64) -> Result<()>;
+    /// Makes sure a portal with this id and alias exists (a whole-server restore onto a server
+    /// that lacks it); `Conflict` when the id or the alias belongs to another portal.
+    async fn ensure_portal(&self, portal: PortalId, settings: &PortalSettings, now: i64) -> Result<()>;
 }
 
 #[async_trait::async_trait]
@@ -207,6 +210,41 @@ impl SnapshotStore for SqlStore {
         tx.commit().await?;
         let kept: std::collections::HashSet<&str> = snap.files.iter().map(|f| f.blob_key.as_str()).collect();
         Ok(old_keys.into_iter().filter(|k| !kept.contains(k.as_str())).collect())
+    }
+
+    async fn ensure_portal(&self, portal: PortalId, s: &PortalSettings, now: i64) -> Result<()> {
+        use crate::PortalStore;
+        if let Some(existing) = self.portal(portal).await? {
+            return if existing.alias == s.alias {
+                Ok(())
+            } else {
+                Err(StoreError::Conflict(format!(
+                    "portal id {portal} (it is `{}` on this server)",
+                    existing.alias
+                )))
+            };
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE counters SET value = $1 WHERE name = 'portal' AND value < $1")
+            .bind(portal.0)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO portals (id, alias, name, owner_id, language, time_zone, status, is_default, created_at, modified_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7, $7)",
+        )
+        .bind(portal.0)
+        .bind(&s.alias)
+        .bind(&s.name)
+        .bind(s.owner_id.to_string())
+        .bind(&s.language)
+        .bind(&s.time_zone)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(crate::conflict(|| format!("portal `{}` (another portal has this alias)", s.alias)))?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn set_portal_status(&self, portal: PortalId, status: i64, now: i64) -> Result<()> {

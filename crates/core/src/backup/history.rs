@@ -8,11 +8,21 @@ use backspace_types::datetime::now_ms;
 use backspace_types::{PortalId, TaskId};
 
 impl Core {
+    /// The portal whose jobs, records and schedule a call concerns: the caller's, or with
+    /// `dump` the whole server's (for the server administrator only).
+    pub fn scope(&self, caller: &Caller, dump: bool) -> Result<PortalId> {
+        match dump {
+            false => Ok(caller.portal.id),
+            true if self.is_server_admin(caller) => Ok(super::DUMP_PORTAL),
+            true => Err(Error::denied("dump operations are for the server administrator")),
+        }
+    }
+
     /// `GET /api/2.0/backup/getbackuphistory`: the portal's records whose archive still exists;
     /// records whose archive is gone are dropped.
-    pub async fn backup_history(&self, caller: &Caller) -> Result<Vec<BackupRecord>> {
+    pub async fn backup_history(&self, caller: &Caller, dump: bool) -> Result<Vec<BackupRecord>> {
         let mut out = Vec::new();
-        for record in self.store.records(caller.portal.id).await? {
+        for record in self.store.records(self.scope(caller, dump)?).await? {
             if self
                 .archive_exists(record.portal_id, record.storage_type, &record.storage_path)
                 .await?
@@ -36,10 +46,12 @@ impl Core {
 
     /// `DELETE /api/2.0/backup/deletebackup/{id}`: 404 for unknown ids and other portals' ids.
     pub async fn delete_backup(&self, caller: &Caller, id: TaskId) -> Result<bool> {
-        let record = self
-            .store
-            .record(caller.portal.id, id)
-            .await?
+        let mut record = self.store.record(caller.portal.id, id).await?;
+        // The server administrator also deletes whole-server backups by id.
+        if record.is_none() && self.is_server_admin(caller) {
+            record = self.store.record(super::DUMP_PORTAL, id).await?;
+        }
+        let record = record
             .filter(|r| !r.removed)
             .ok_or_else(|| Error::NotFound(format!("The backup was not found: no backup `{id}` in this portal")))?;
         self.delete_record(&record).await?;
@@ -47,8 +59,8 @@ impl Core {
     }
 
     /// `DELETE /api/2.0/backup/deletebackuphistory`: every backup of the portal.
-    pub async fn delete_backup_history(&self, caller: &Caller) -> Result<bool> {
-        for record in self.store.records(caller.portal.id).await? {
+    pub async fn delete_backup_history(&self, caller: &Caller, dump: bool) -> Result<bool> {
+        for record in self.store.records(self.scope(caller, dump)?).await? {
             if let Err(e) = self.delete_record(&record).await {
                 tracing::warn!(backup = %record.id, error = %e, "deleting a backup failed");
             }

@@ -37,6 +37,8 @@ struct Source {
     storage_type: i64,
     path: String,
     file_name: String,
+    /// The portal whose records, files or upload hold the archive.
+    owner: PortalId,
 }
 
 /// A file staged during a restore: its new blob key, size and digest.
@@ -54,14 +56,12 @@ fn invalid(e: impl std::fmt::Display) -> Error {
 impl Core {
     /// `POST /api/2.0/backup/startrestore`.
     pub async fn start_restore(self: &Arc<Self>, caller: &Caller, req: RestoreRequest) -> Result<Job> {
-        if req.dump == Some(true) {
-            if !self.is_server_admin(caller) {
-                return Err(Error::denied("dump restores are for the server administrator"));
-            }
-            return Err(Error::BadRequest(
-                "whole-server (dump) restores are not supported yet".to_owned(),
-            ));
+        let dump = req.dump == Some(true);
+        if dump && !self.is_server_admin(caller) {
+            return Err(Error::denied("dump restores are for the server administrator"));
         }
+        // A whole-server job is the job of the pseudo-portal DUMP_PORTAL.
+        let job_portal = if dump { super::DUMP_PORTAL } else { caller.portal.id };
         let backup_id = req
             .backupid
             .ok_or_else(|| Error::validation("BackupId", "The BackupId field is required."))?;
@@ -69,17 +69,23 @@ impl Core {
             Ok(id) => {
                 let record = self
                     .store
-                    .record(caller.portal.id, id)
+                    .record(job_portal, id)
                     .await?
                     .filter(|r| !r.removed)
                     .ok_or_else(|| Error::NotFound("Unable to find the specified file.".to_owned()))?;
                 Source {
+                    owner: record.portal_id,
                     storage_type: record.storage_type,
                     path: record.storage_path,
                     file_name: record.file_name,
                 }
             }
             Err(_) => {
+                if dump && req.storagetype.unwrap_or(StorageType::Documents) == StorageType::Documents {
+                    return Err(Error::BadRequest(
+                        "a whole-server restore reads a Local file or a backupId".to_owned(),
+                    ));
+                }
                 self.restore_source_from_file(caller, req.storagetype, req.storageparams.unwrap_or_default())
                     .await?
             }
@@ -87,7 +93,7 @@ impl Core {
         // Restoring under a running backup would delete bytes the backup is still reading.
         if self
             .store
-            .job(caller.portal.id, JobKind::Backup)
+            .job(job_portal, JobKind::Backup)
             .await?
             .is_some_and(|j| !j.is_completed)
         {
@@ -98,7 +104,7 @@ impl Core {
         let now = now_ms();
         let job = Job {
             ..Job::queued(
-                caller.portal.id,
+                job_portal,
                 JobKind::Restore,
                 source.storage_type,
                 serde_json::json!({ "filePath": source.path }).to_string(),
@@ -109,9 +115,8 @@ impl Core {
         let (job, created) = self.store.start_job(&job).await?;
         if created {
             let core = self.clone();
-            let portal = caller.portal.id;
             let id = job.id;
-            tokio::spawn(async move { core.run_restore(portal, source, id).await });
+            tokio::spawn(async move { core.run_restore(job_portal, source, id).await });
         }
         Ok(job)
     }
@@ -128,6 +133,7 @@ impl Core {
         if storage == StorageType::Local {
             if let Some(file_name) = self.completed_upload(caller.portal.id).await? {
                 return Ok(Source {
+                    owner: caller.portal.id,
                     storage_type: UPLOAD_SOURCE,
                     path: String::new(),
                     file_name,
@@ -146,6 +152,7 @@ impl Core {
                     .map_err(|_| Error::NotFound("The required file was not found".to_owned()))?;
                 let file = self.file(caller, id).await?;
                 Ok(Source {
+                    owner: caller.portal.id,
                     storage_type: 0,
                     path: id.to_string(),
                     file_name: file.item.title,
@@ -158,6 +165,7 @@ impl Core {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 Ok(Source {
+                    owner: caller.portal.id,
                     storage_type: 3,
                     path: canonical.display().to_string(),
                     file_name,
@@ -220,38 +228,69 @@ impl Core {
         Ok(())
     }
 
-    async fn open_source(&self, portal: PortalId, source: &Source) -> Result<ByteStream> {
+    async fn open_source(&self, source: &Source) -> Result<ByteStream> {
         if source.storage_type == UPLOAD_SOURCE {
-            return self.open_upload(portal).await;
+            return self.open_upload(source.owner).await;
         }
-        self.open_archive(portal, source.storage_type, &source.path).await
+        self.open_archive(source.owner, source.storage_type, &source.path).await
     }
 
     async fn restore_into(&self, portal: PortalId, source: &Source, ctx: &JobContext) -> Result<()> {
         let compression = Compression::from_file_name(&source.file_name).unwrap_or(Compression::Zstd);
         let handle = tokio::runtime::Handle::current();
+        let dump = portal == super::DUMP_PORTAL;
 
         // First pass: the whole archive is verified before anything changes.
-        let data = self.open_source(portal, source).await?;
+        let data = self.open_source(source).await?;
         let reader = StreamReader::new(data, handle.clone());
         let manifest = tokio::task::spawn_blocking(move || backspace_format::verify(reader, compression))
             .await
             .map_err(|e| Error::Internal(format!("verifying the archive stopped: {e}")))?
             .map_err(invalid)?;
-        if manifest.meta.get("kind").and_then(|k| k.as_str()) != Some("portal") {
-            return Err(invalid("it is not a portal backup"));
+        let kind = manifest.meta.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+        match (dump, kind) {
+            (false, "portal") | (true, "server") => {}
+            (false, "server") => return Err(invalid("it is a whole-server backup: restore it with dump: true")),
+            (true, "portal") => return Err(invalid("it is a portal backup: restore it without dump")),
+            _ => return Err(invalid("it is not a backspace portal or server backup")),
         }
         ctx.set("lock", 10);
         let total: u64 = manifest.entries.iter().map(|e| e.size).sum();
 
-        self.store.set_portal_status(portal, 4, now_ms()).await?;
+        // The portals the restore touches are locked until it ends.
+        let locked: Vec<PortalId> = if dump {
+            let listed: Vec<i64> = manifest
+                .meta
+                .get("portals")
+                .and_then(|p| p.as_array())
+                .map(|a| a.iter().filter_map(|p| p.get("id").and_then(|i| i.as_i64())).collect())
+                .unwrap_or_default();
+            let mut existing = Vec::new();
+            for id in listed {
+                if self.store.portal(PortalId(id)).await?.is_some() {
+                    existing.push(PortalId(id));
+                }
+            }
+            existing
+        } else {
+            vec![portal]
+        };
+        for p in &locked {
+            self.store.set_portal_status(*p, 4, now_ms()).await?;
+        }
         let outcome = self.stage_and_swap(portal, source, compression, total, ctx).await;
-        if let Err(e) = self.store.set_portal_status(portal, 0, now_ms()).await {
-            tracing::error!(portal = %portal, error = %e, "unlocking a portal after a restore failed");
+        // Portals created by the restore were never locked; every touched one ends active.
+        for p in &locked {
+            if let Err(e) = self.store.set_portal_status(*p, 0, now_ms()).await {
+                tracing::error!(portal = %p, error = %e, "unlocking a portal after a restore failed");
+            }
         }
         outcome
     }
 
+    /// Second pass: file bytes are staged under new keys, then each portal's rows are swapped in
+    /// one transaction. `portal` is the target, or [`super::DUMP_PORTAL`] for a server archive
+    /// whose entries are `portals/{id}/…`.
     async fn stage_and_swap(
         &self,
         portal: PortalId,
@@ -261,123 +300,158 @@ impl Core {
         ctx: &JobContext,
     ) -> Result<()> {
         let handle = tokio::runtime::Handle::current();
-        let data = self.open_source(portal, source).await?;
+        let dump = portal == super::DUMP_PORTAL;
+        let data = self.open_source(source).await?;
         let reader = StreamReader::new(data, handle.clone());
         let blobs = self.blobs.clone();
-        let staged: Arc<std::sync::Mutex<HashMap<FileId, Staged>>> = Arc::default();
+        let staged: Arc<std::sync::Mutex<HashMap<(PortalId, FileId), Staged>>> = Arc::default();
         let staged_in = staged.clone();
         let job = ctx.clone();
-        // Second pass: file bytes are staged under new keys; the snapshot is read.
-        let pass = tokio::task::spawn_blocking(move || -> std::result::Result<Vec<u8>, FormatError> {
-            let mut snapshot = None;
-            let mut seen = 0u64;
-            let manifest = ArchiveReader::new(reader, compression).read_all(|path, size, entry| {
-                if path.as_str() == SNAPSHOT_ENTRY {
-                    if size > MAX_SNAPSHOT_BYTES {
-                        return Err(FormatError::Visitor(format!(
-                            "{SNAPSHOT_ENTRY} is larger than {MAX_SNAPSHOT_BYTES} bytes"
-                        )));
+        let pass =
+            tokio::task::spawn_blocking(move || -> std::result::Result<Vec<(PortalId, Vec<u8>)>, FormatError> {
+                let mut snapshots = Vec::new();
+                let mut seen = 0u64;
+                ArchiveReader::new(reader, compression).read_all(|path, size, entry| {
+                    // Which portal an entry belongs to, and its name within that portal.
+                    let (target, name) = if dump {
+                        let rest = path.as_str().strip_prefix("portals/").unwrap_or("");
+                        let (id, name) = rest.split_once('/').unwrap_or(("", ""));
+                        let id = id
+                            .parse::<i64>()
+                            .map_err(|_| FormatError::Visitor(format!("unexpected entry `{path}`")))?;
+                        (PortalId(id), name.to_owned())
+                    } else {
+                        (portal, path.as_str().to_owned())
+                    };
+                    if name == SNAPSHOT_ENTRY {
+                        if size > MAX_SNAPSHOT_BYTES {
+                            return Err(FormatError::Visitor(format!(
+                                "{SNAPSHOT_ENTRY} is larger than {MAX_SNAPSHOT_BYTES} bytes"
+                            )));
+                        }
+                        let mut buf = Vec::with_capacity(size as usize);
+                        entry.read_to_end(&mut buf)?;
+                        snapshots.push((target, buf));
+                        return Ok(());
                     }
-                    let mut buf = Vec::with_capacity(size as usize);
-                    entry.read_to_end(&mut buf)?;
-                    snapshot = Some(buf);
-                    return Ok(());
-                }
-                let Some(id) = path
-                    .as_str()
-                    .strip_prefix("files/")
-                    .and_then(|i| i.parse::<FileId>().ok())
-                else {
-                    return Err(FormatError::Visitor(format!("unexpected entry `{path}`")));
-                };
-                let key = BlobKey::new(format!("portals/{portal}/files/{}", uuid::Uuid::new_v4().simple()))
-                    .map_err(|e| FormatError::Visitor(e.to_string()))?;
-                let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
-                let stream: ByteStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-                    rx.recv().await.map(|item| (item, rx))
-                }));
-                let store = blobs.clone();
-                let put_key = key.clone();
-                let put = handle.spawn(async move { store.put(&put_key, stream).await });
-                // Recorded before the bytes go in, so a failure below still cleans it up.
-                staged_in.lock().unwrap_or_else(|p| p.into_inner()).insert(
-                    id,
-                    Staged {
-                        key: key.to_string(),
-                        size: 0,
-                        blake3: String::new(),
-                    },
-                );
-                let mut hasher = blake3::Hasher::new();
-                let mut buf = vec![0u8; 256 * 1024];
-                let mut entry_bytes = 0u64;
-                loop {
-                    let n = entry.read(&mut buf)?;
-                    if n == 0 {
-                        break;
+                    let Some(id) = name.strip_prefix("files/").and_then(|i| i.parse::<FileId>().ok()) else {
+                        return Err(FormatError::Visitor(format!("unexpected entry `{path}`")));
+                    };
+                    let key = BlobKey::new(format!("portals/{target}/files/{}", uuid::Uuid::new_v4().simple()))
+                        .map_err(|e| FormatError::Visitor(e.to_string()))?;
+                    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+                    let stream: ByteStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+                        rx.recv().await.map(|item| (item, rx))
+                    }));
+                    let store = blobs.clone();
+                    let put_key = key.clone();
+                    let put = handle.spawn(async move { store.put(&put_key, stream).await });
+                    // Recorded before the bytes go in, so a failure below still cleans it up.
+                    staged_in.lock().unwrap_or_else(|p| p.into_inner()).insert(
+                        (target, id),
+                        Staged {
+                            key: key.to_string(),
+                            size: 0,
+                            blake3: String::new(),
+                        },
+                    );
+                    let mut hasher = blake3::Hasher::new();
+                    let mut buf = vec![0u8; 256 * 1024];
+                    let mut entry_bytes = 0u64;
+                    loop {
+                        let n = entry.read(&mut buf)?;
+                        if n == 0 {
+                            break;
+                        }
+                        hasher.update(&buf[..n]);
+                        entry_bytes += n as u64;
+                        if tx.blocking_send(Ok(Bytes::copy_from_slice(&buf[..n]))).is_err() {
+                            break;
+                        }
                     }
-                    hasher.update(&buf[..n]);
-                    entry_bytes += n as u64;
-                    if tx.blocking_send(Ok(Bytes::copy_from_slice(&buf[..n]))).is_err() {
-                        break;
+                    drop(tx);
+                    handle
+                        .block_on(put)
+                        .map_err(|e| FormatError::Visitor(format!("staging stopped: {e}")))?
+                        .map_err(|e| FormatError::Visitor(format!("staging a file failed: {e}")))?;
+                    if let Some(s) = staged_in
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_mut(&(target, id))
+                    {
+                        s.size = entry_bytes;
+                        s.blake3 = hasher.finalize().to_hex().to_string();
                     }
+                    seen += entry_bytes;
+                    // Restore progress: 10 after verification, then up to 75 while staging.
+                    job.set("stage", 10 + (seen * 65 / total.max(1)) as i64);
+                    Ok(())
+                })?;
+                if snapshots.is_empty() {
+                    return Err(FormatError::Visitor(format!("the archive has no {SNAPSHOT_ENTRY}")));
                 }
-                drop(tx);
-                handle
-                    .block_on(put)
-                    .map_err(|e| FormatError::Visitor(format!("staging stopped: {e}")))?
-                    .map_err(|e| FormatError::Visitor(format!("staging a file failed: {e}")))?;
-                if let Some(s) = staged_in.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&id) {
-                    s.size = entry_bytes;
-                    s.blake3 = hasher.finalize().to_hex().to_string();
-                }
-                seen += entry_bytes;
-                // Restore progress: 10 after verification, then up to 75 while staging.
-                job.set("stage", 10 + (seen * 65 / total.max(1)) as i64);
-                Ok(())
-            })?;
-            let _ = manifest;
-            snapshot.ok_or_else(|| FormatError::Visitor(format!("the archive has no {SNAPSHOT_ENTRY}")))
-        });
+                Ok(snapshots)
+            });
+        let committed: std::sync::Mutex<std::collections::HashSet<String>> = Default::default();
         let outcome = async {
-            let snapshot_bytes = pass
+            let snapshots = pass
                 .await
                 .map_err(|e| Error::Internal(format!("reading the archive stopped: {e}")))?
                 .map_err(invalid)?;
-            let mut snap: Snapshot = serde_json::from_slice(&snapshot_bytes).map_err(invalid)?;
             let staged_files = staged.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            for f in &mut snap.files {
-                let s = staged_files
-                    .get(&f.id)
-                    .ok_or_else(|| invalid(format!("the bytes of file {} are missing", f.id)))?;
-                if s.size != f.size.max(0) as u64 || (!f.blake3.is_empty() && s.blake3 != f.blake3) {
-                    return Err(invalid(format!("the bytes of file {} do not match its row", f.id)));
+            // Every snapshot is checked against its staged bytes before any portal changes.
+            let mut plans = Vec::with_capacity(snapshots.len());
+            for (target, bytes) in snapshots {
+                let mut snap: Snapshot = serde_json::from_slice(&bytes).map_err(invalid)?;
+                for f in &mut snap.files {
+                    let s = staged_files
+                        .get(&(target, f.id))
+                        .ok_or_else(|| invalid(format!("the bytes of file {} are missing", f.id)))?;
+                    if s.size != f.size.max(0) as u64 || (!f.blake3.is_empty() && s.blake3 != f.blake3) {
+                        return Err(invalid(format!("the bytes of file {} do not match its row", f.id)));
+                    }
+                    f.blob_key = s.key.clone();
                 }
-                f.blob_key = s.key.clone();
+                plans.push((target, snap));
             }
-            // Archives of later backups kept in the portal's own folders survive the restore
-            // when their folder does: the history still lists them.
-            self.keep_document_archives(portal, &mut snap).await?;
             ctx.set("swap", 75);
-            let replaced = self.store.restore_snapshot(portal, &snap, now_ms()).await?;
-            // Staged entries no row uses are dropped; the replaced bytes go after the commit.
-            let used: std::collections::HashSet<&str> = snap.files.iter().map(|f| f.blob_key.as_str()).collect();
+            let mut used = std::collections::HashSet::new();
+            for (target, mut snap) in plans {
+                if dump {
+                    self.store.ensure_portal(target, &snap.settings, now_ms()).await?;
+                }
+                // Archives of later backups kept in the portal's own folders survive the
+                // restore when their folder does: the history still lists them.
+                self.keep_document_archives(target, &mut snap).await?;
+                let replaced = self.store.restore_snapshot(target, &snap, now_ms()).await?;
+                let keys: Vec<String> = snap.files.iter().map(|f| f.blob_key.clone()).collect();
+                committed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(keys.iter().cloned());
+                used.extend(keys);
+                self.delete_blobs(replaced).await;
+            }
+            // Staged entries no row uses are dropped.
             let unused: Vec<String> = staged_files
                 .values()
                 .map(|s| s.key.clone())
-                .filter(|k| !used.contains(k.as_str()))
+                .filter(|k| !used.contains(k))
                 .collect();
             self.delete_blobs(unused).await;
-            self.delete_blobs(replaced).await;
             Ok(())
         }
         .await;
         if outcome.is_err() {
+            // Bytes staged for a portal whose swap did not commit are dropped. (A server restore
+            // that failed half-way keeps the portals it already swapped; their bytes stay.)
+            let committed = committed.lock().unwrap_or_else(|p| p.into_inner()).clone();
             let leftovers: Vec<String> = staged
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .values()
                 .map(|s| s.key.clone())
+                .filter(|k| !committed.contains(k))
                 .collect();
             self.delete_blobs(leftovers).await;
         }

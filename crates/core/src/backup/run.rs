@@ -62,18 +62,20 @@ impl Core {
         dump: bool,
         scheduled: bool,
     ) -> Result<Job> {
-        if dump {
-            if !self.is_server_admin(caller) {
-                return Err(Error::denied("dump backups are for the server administrator"));
-            }
+        if dump && !self.is_server_admin(caller) {
+            return Err(Error::denied("dump backups are for the server administrator"));
+        }
+        // A whole-server job is the job of the pseudo-portal DUMP_PORTAL.
+        let job_portal = if dump { super::DUMP_PORTAL } else { caller.portal.id };
+        if dump && storage.unwrap_or(StorageType::Documents) == StorageType::Documents {
             return Err(Error::BadRequest(
-                "whole-server (dump) backups are not supported yet; back up each portal".to_owned(),
+                "a whole-server (dump) backup goes to Local or DataStore".to_owned(),
             ));
         }
         // A backup taken while a restore swaps the portal's rows would read half of each.
         if self
             .store
-            .job(caller.portal.id, JobKind::Restore)
+            .job(job_portal, JobKind::Restore)
             .await?
             .is_some_and(|j| !j.is_completed)
         {
@@ -88,7 +90,7 @@ impl Core {
         let job = Job {
             is_scheduled: scheduled,
             ..Job::queued(
-                caller.portal.id,
+                job_portal,
                 JobKind::Backup,
                 super::storage_number(storage),
                 serde_json::to_string(&target.params()).unwrap_or_else(|_| "{}".into()),
@@ -101,7 +103,7 @@ impl Core {
             let core = self.clone();
             let caller = caller.clone();
             let id = job.id;
-            tokio::spawn(async move { core.run_backup(caller, target, id, scheduled).await });
+            tokio::spawn(async move { core.run_backup(caller, target, id, job_portal, scheduled).await });
         }
         Ok(job)
     }
@@ -109,14 +111,22 @@ impl Core {
     /// `POST /api/2.0/backup/cancelbackup`: true when a running backup was asked to stop. It
     /// stops within a second and its partial output is removed.
     pub async fn cancel_backup(&self, caller: &Caller) -> Result<bool> {
-        let Some(job) = self.store.job(caller.portal.id, JobKind::Backup).await? else {
-            return Ok(false);
-        };
-        if job.is_completed {
-            return Ok(false);
+        // DocSpace cancels every backup job started from the portal, a whole-server one too.
+        let mut portals = vec![caller.portal.id];
+        if self.is_server_admin(caller) {
+            portals.push(super::DUMP_PORTAL);
         }
-        self.jobs.cancel(job.id);
-        Ok(self.store.request_cancel(caller.portal.id, now_ms()).await?)
+        let mut cancelled = false;
+        for portal in portals {
+            match self.store.job(portal, JobKind::Backup).await? {
+                Some(job) if !job.is_completed => {
+                    self.jobs.cancel(job.id);
+                    cancelled |= self.store.request_cancel(portal, now_ms()).await?;
+                }
+                _ => {}
+            }
+        }
+        Ok(cancelled)
     }
 
     /// The portal's latest job of a kind, for the progress endpoints.
@@ -124,12 +134,23 @@ impl Core {
         Ok(self.store.job(portal, kind).await?)
     }
 
-    async fn run_backup(self: Arc<Self>, caller: Caller, target: Target, id: TaskId, scheduled: bool) {
+    /// Runs a backup job. `portal` owns the job and the record: the caller's portal, or
+    /// [`super::DUMP_PORTAL`] for a whole-server backup.
+    async fn run_backup(
+        self: Arc<Self>,
+        caller: Caller,
+        target: Target,
+        id: TaskId,
+        portal: backspace_types::PortalId,
+        scheduled: bool,
+    ) {
         let ctx = self.jobs.register(id);
         ctx.set("snapshot", 0);
         let stop = Arc::new(AtomicBool::new(false));
         let watcher = self.watch_job(ctx.clone(), stop.clone());
-        let result = self.write_backup(&caller, &target, &ctx).await;
+        let result = self
+            .write_backup(&caller, &target, &ctx, portal == super::DUMP_PORTAL)
+            .await;
         stop.store(true, Ordering::Relaxed);
         let _ = watcher.await;
         let now = now_ms();
@@ -137,7 +158,7 @@ impl Core {
             Ok(_) | Err(_) if ctx.is_cancelled() => {
                 if let Ok(p) = &result {
                     let _ = self
-                        .delete_archive(caller.portal.id, Self::storage_number_of(&target), &p.storage_path)
+                        .delete_archive(portal, Self::storage_number_of(&target), &p.storage_path)
                         .await;
                 }
                 JobEnd {
@@ -146,7 +167,7 @@ impl Core {
                     ..JobEnd::default()
                 }
             }
-            Ok(p) => match self.record_backup(&caller, &target, id, scheduled, &p, now).await {
+            Ok(p) => match self.record_backup(portal, &target, id, scheduled, &p, now).await {
                 Ok(link) => JobEnd {
                     status: job_status::COMPLETED,
                     warning: p.warning.clone(),
@@ -155,7 +176,7 @@ impl Core {
                 },
                 Err(e) => {
                     let _ = self
-                        .delete_archive(caller.portal.id, Self::storage_number_of(&target), &p.storage_path)
+                        .delete_archive(portal, Self::storage_number_of(&target), &p.storage_path)
                         .await;
                     JobEnd {
                         status: job_status::COMPLETED,
@@ -177,7 +198,7 @@ impl Core {
         // Retention runs before the job reports completion: a finished scheduled job means the
         // old scheduled backups are already gone.
         if succeeded && scheduled {
-            if let Err(e) = self.apply_retention(caller.portal.id).await {
+            if let Err(e) = self.apply_retention(portal).await {
                 tracing::warn!(portal = %caller.portal.alias, error = %e, "retention after a scheduled backup failed");
             }
         }
@@ -190,7 +211,7 @@ impl Core {
     /// Writes the history record of a stored archive; returns the download link, if any.
     async fn record_backup(
         &self,
-        caller: &Caller,
+        portal: backspace_types::PortalId,
         target: &Target,
         id: TaskId,
         scheduled: bool,
@@ -201,7 +222,7 @@ impl Core {
             .then(|| now + self.settings.backup.datastore_ttl.as_millis() as i64);
         let record = BackupRecord {
             id,
-            portal_id: caller.portal.id,
+            portal_id: portal,
             is_scheduled: scheduled,
             file_name: p.file_name.clone(),
             hash: p.hash.clone(),
@@ -221,23 +242,20 @@ impl Core {
     }
 
     /// Takes the snapshot and streams the archive to the target.
-    async fn write_backup(&self, caller: &Caller, target: &Target, ctx: &JobContext) -> Result<Produced> {
-        if *target == Target::Unknown {
-            return Err(Error::BadRequest("Unknown storage type.".to_owned()));
-        }
-        let portal = caller.portal.id;
-        let mut snap = self.store.snapshot(portal).await?;
-        // Earlier archives kept in the portal's own folders are not part of its content.
+    /// A portal's snapshot as a backup holds it: earlier archives kept in its own folders and
+    /// rows whose bytes are gone are left out (the second with a warning). Returns the
+    /// snapshot and how many files were missing.
+    async fn backup_snapshot(&self, portal: &backspace_meta::Portal) -> Result<(backspace_meta::Snapshot, usize)> {
+        let mut snap = self.store.snapshot(portal.id).await?;
         let archives: HashSet<String> = self
             .store
-            .records(portal)
+            .records(portal.id)
             .await?
             .into_iter()
             .filter(|r| r.storage_type == super::storage_number(StorageType::Documents))
             .map(|r| r.storage_path)
             .collect();
         snap.files.retain(|f| !archives.contains(&f.id.to_string()));
-        // Rows whose bytes are gone are left out (with a warning) rather than failing the job.
         let mut kept = Vec::with_capacity(snap.files.len());
         let mut missing = 0;
         for f in snap.files.drain(..) {
@@ -245,32 +263,77 @@ impl Core {
             if self.blobs.size(&key).await?.is_some() {
                 kept.push(f);
             } else {
-                tracing::warn!(portal = %caller.portal.alias, file = %f.id, "file bytes missing; left out of the backup");
+                tracing::warn!(portal = %portal.alias, file = %f.id, "file bytes missing; left out of the backup");
                 missing += 1;
             }
         }
         snap.files = kept;
+        Ok((snap, missing))
+    }
+
+    /// Takes the snapshot (of the portal, or of every portal for a whole-server backup) and
+    /// streams the archive to the target. A server archive holds each portal under
+    /// `portals/{id}/`.
+    async fn write_backup(&self, caller: &Caller, target: &Target, ctx: &JobContext, dump: bool) -> Result<Produced> {
+        if *target == Target::Unknown {
+            return Err(Error::BadRequest("Unknown storage type.".to_owned()));
+        }
+        let portals = if dump {
+            self.store.portals().await?
+        } else {
+            vec![caller.portal.clone()]
+        };
+        // (entry prefix, snapshot JSON, files) per portal.
+        let mut parts = Vec::with_capacity(portals.len());
+        let mut missing = 0;
+        for p in &portals {
+            let (snap, m) = self.backup_snapshot(p).await?;
+            missing += m;
+            let prefix = if dump {
+                format!("portals/{}/", p.id)
+            } else {
+                String::new()
+            };
+            let json = serde_json::to_vec(&snap).map_err(|e| Error::Internal(e.to_string()))?;
+            let files: Vec<_> = snap
+                .files
+                .iter()
+                .map(|f| (f.id, f.blob_key.clone(), f.size.max(0) as u64))
+                .collect();
+            parts.push((prefix, json, files));
+        }
         if ctx.is_cancelled() {
             return Err(io_to_error(cancelled()));
         }
 
         let now = now_ms();
         let compression = self.settings.backup.compression;
-        let file_name = archive_name(&caller.portal.alias, now, compression.extension());
-        let snapshot_json = serde_json::to_vec(&snap).map_err(|e| Error::Internal(e.to_string()))?;
-        let files: Vec<_> = snap
-            .files
+        // DocSpace names whole-server archives after `workspace`.
+        let alias = if dump {
+            "workspace"
+        } else {
+            caller.portal.alias.as_str()
+        };
+        let file_name = archive_name(alias, now, compression.extension());
+        let total: u64 = parts
             .iter()
-            .map(|f| (f.id, f.blob_key.clone(), f.size.max(0) as u64))
-            .collect();
-        let total: u64 = files.iter().map(|f| f.2).sum::<u64>() + snapshot_json.len() as u64;
-        let meta = serde_json::json!({
-            "kind": "portal",
-            "portalId": portal,
-            "alias": caller.portal.alias,
-            "taskId": ctx.id,
-            "files": files.len(),
-        });
+            .map(|(_, json, files)| json.len() as u64 + files.iter().map(|f| f.2).sum::<u64>())
+            .sum();
+        let meta = if dump {
+            let list: Vec<_> = portals
+                .iter()
+                .map(|p| serde_json::json!({"id": p.id, "alias": p.alias}))
+                .collect();
+            serde_json::json!({"kind": "server", "portals": list, "taskId": ctx.id})
+        } else {
+            serde_json::json!({
+                "kind": "portal",
+                "portalId": caller.portal.id,
+                "alias": caller.portal.alias,
+                "taskId": ctx.id,
+                "files": parts[0].2.len(),
+            })
+        };
         ctx.set("files", 0);
 
         let (writer, stream) = channel(ctx.cancel.clone());
@@ -280,21 +343,24 @@ impl Core {
         let producer = tokio::task::spawn_blocking(move || -> Result<(String, u64)> {
             let mut w = ArchiveWriter::new(writer, compression).map_err(format_error)?;
             let entry = |name: String| EntryPath::new(name).map_err(format_error);
-            w.add_bytes(&entry(SNAPSHOT_ENTRY.to_owned())?, &snapshot_json)
-                .map_err(format_error)?;
-            let mut done = snapshot_json.len() as u64;
-            for (id, key, size) in files {
-                if job.is_cancelled() {
-                    return Err(io_to_error(cancelled()));
-                }
-                let key = BlobKey::new(key).map_err(|e| Error::Internal(e.to_string()))?;
-                let data = handle.block_on(blobs.get(&key))?;
-                let mut reader = StreamReader::new(data, handle.clone());
-                w.add(&entry(file_entry(id))?, size, &mut reader)
+            let mut done = 0u64;
+            for (prefix, json, files) in parts {
+                w.add_bytes(&entry(format!("{prefix}{SNAPSHOT_ENTRY}"))?, &json)
                     .map_err(format_error)?;
-                done += size;
-                // Backup progress is 0.9 × the share written; 100 comes with the record.
-                job.set("files", (done * 90 / total.max(1)) as i64);
+                done += json.len() as u64;
+                for (id, key, size) in files {
+                    if job.is_cancelled() {
+                        return Err(io_to_error(cancelled()));
+                    }
+                    let key = BlobKey::new(key).map_err(|e| Error::Internal(e.to_string()))?;
+                    let data = handle.block_on(blobs.get(&key))?;
+                    let mut reader = StreamReader::new(data, handle.clone());
+                    w.add(&entry(format!("{prefix}{}", file_entry(id)))?, size, &mut reader)
+                        .map_err(format_error)?;
+                    done += size;
+                    // Backup progress is 0.9 × the share written; 100 comes with the record.
+                    job.set("files", (done * 90 / total.max(1)) as i64);
+                }
             }
             job.set("store", 90);
             let (writer, _) = w.finish(now, meta).map_err(format_error)?;

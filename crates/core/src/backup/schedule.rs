@@ -104,12 +104,10 @@ impl Core {
         cron: Option<CronParamsRequest>,
         dump: bool,
     ) -> Result<bool> {
-        if dump {
-            if !self.is_server_admin(caller) {
-                return Err(Error::denied("dump schedules are for the server administrator"));
-            }
+        let portal = self.scope(caller, dump)?;
+        if dump && storage.unwrap_or(StorageType::Documents) == StorageType::Documents {
             return Err(Error::BadRequest(
-                "whole-server (dump) schedules are not supported yet".to_owned(),
+                "a whole-server (dump) backup goes to Local or DataStore".to_owned(),
             ));
         }
         let stored = backups_stored.unwrap_or(1);
@@ -126,7 +124,7 @@ impl Core {
         let params = params.unwrap_or_default();
         let target = self.resolve_target(caller, storage, &params).await?;
         let schedule = Schedule {
-            portal_id: caller.portal.id,
+            portal_id: portal,
             cron,
             backups_stored: stored,
             storage_type: super::storage_number(storage),
@@ -138,12 +136,12 @@ impl Core {
         Ok(true)
     }
 
-    pub async fn schedule(&self, caller: &Caller) -> Result<Option<Schedule>> {
-        Ok(self.store.schedule(caller.portal.id).await?)
+    pub async fn schedule(&self, caller: &Caller, dump: bool) -> Result<Option<Schedule>> {
+        Ok(self.store.schedule(self.scope(caller, dump)?).await?)
     }
 
-    pub async fn delete_schedule(&self, caller: &Caller) -> Result<bool> {
-        self.store.delete_schedule(caller.portal.id).await?;
+    pub async fn delete_schedule(&self, caller: &Caller, dump: bool) -> Result<bool> {
+        self.store.delete_schedule(self.scope(caller, dump)?).await?;
         Ok(true)
     }
 
@@ -152,11 +150,35 @@ impl Core {
     pub async fn run_due_schedules(self: &Arc<Self>, now: i64) -> Result<usize> {
         let mut started = 0;
         for schedule in self.store.schedules().await? {
-            let Some(portal) = self.store.portal(schedule.portal_id).await? else {
-                continue;
+            // A whole-server schedule runs as the server administrator, in UTC.
+            let dump = schedule.portal_id == super::DUMP_PORTAL;
+            let owner = if dump {
+                match self.default_owner().await {
+                    Ok(owner) => owner,
+                    Err(_) => continue,
+                }
+            } else {
+                let Some(portal) = self.store.portal(schedule.portal_id).await? else {
+                    continue;
+                };
+                match self.store.user(portal.id, portal.owner_id).await? {
+                    Some(user) => Caller {
+                        portal,
+                        user,
+                        via: crate::Via::Local,
+                        scopes: crate::Scopes::All,
+                    },
+                    None => continue,
+                }
             };
+            let tz = if dump {
+                "UTC".to_owned()
+            } else {
+                owner.portal.time_zone.clone()
+            };
+            let portal = owner.portal.clone();
             let base = schedule.last_backup_at.unwrap_or(schedule.created_at);
-            let Some(due) = next_fire(&schedule.cron, &portal.time_zone, base) else {
+            let Some(due) = next_fire(&schedule.cron, &tz, base) else {
                 continue;
             };
             if due > now {
@@ -169,15 +191,6 @@ impl Core {
             {
                 continue;
             }
-            let owner = match self.store.user(portal.id, portal.owner_id).await? {
-                Some(user) => Caller {
-                    portal: portal.clone(),
-                    user,
-                    via: crate::Via::Local,
-                    scopes: crate::Scopes::All,
-                },
-                None => continue,
-            };
             let params: BTreeMap<String, String> =
                 serde_json::from_str::<BTreeMap<String, String>>(&schedule.storage_params)
                     .unwrap_or_default()
@@ -185,7 +198,7 @@ impl Core {
                     .map(|(k, v)| (k.to_lowercase(), v))
                     .collect();
             let storage = super::storage_from_number(schedule.storage_type);
-            match self.start_backup(&owner, storage, Some(params), false, true).await {
+            match self.start_backup(&owner, storage, Some(params), dump, true).await {
                 Ok(_) => started += 1,
                 Err(e) => tracing::warn!(portal = %portal.alias, error = %e, "a scheduled backup could not start"),
             }

@@ -10,7 +10,7 @@ use axum::extract::{FromRequest, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use backspace_core::backup::{parse_cron, parse_date};
-use backspace_core::{Caller, Error};
+use backspace_core::Error;
 use backspace_meta::{BackupRecord, Job, JobKind, Schedule};
 use backspace_types::dto::backup::{
     BackupProgress, BackupQuery, HistoryRecord, RestoreRequest, ScheduleDto, ScheduleRequest, StartBackupRequest,
@@ -60,7 +60,7 @@ fn schedule_dto(s: &Schedule) -> ScheduleDto {
         cron_params: parse_cron(&s.cron),
         backups_stored: Some(s.backups_stored),
         last_backup_time: s.last_backup_at.map(plain_utc).unwrap_or_else(|| NEVER.to_owned()),
-        dump: false,
+        dump: s.portal_id == backspace_core::backup::DUMP_PORTAL,
     }
 }
 
@@ -69,21 +69,6 @@ fn job_reply(job: Option<Job>) -> Reply {
         Some(j) => Reply::ok(progress(&j)),
         None => Reply::none(),
     }
-}
-
-/// `dump=true` reads are for the server administrator, and not supported yet.
-fn check_dump(state: &AppState, caller: &Caller, q: &BackupQuery) -> Result<(), ApiError> {
-    if q.dump == Some(true) {
-        if !state.core.is_server_admin(caller) {
-            return Err(ApiError(Error::denied(
-                "dump operations are for the server administrator",
-            )));
-        }
-        return Err(ApiError::bad_request(
-            "whole-server (dump) backups are not supported yet",
-        ));
-    }
-    Ok(())
 }
 
 pub async fn start(
@@ -109,8 +94,8 @@ pub async fn get_progress(
     Authed(caller): Authed,
     LenientQuery(q): LenientQuery<BackupQuery>,
 ) -> ApiResult {
-    check_dump(&state, &caller, &q)?;
-    Ok(job_reply(state.core.job(caller.portal.id, JobKind::Backup).await?))
+    let portal = state.core.scope(&caller, q.dump == Some(true))?;
+    Ok(job_reply(state.core.job(portal, JobKind::Backup).await?))
 }
 
 pub async fn cancel(State(state): State<AppState>, Authed(caller): Authed) -> ApiResult {
@@ -122,8 +107,7 @@ pub async fn history(
     Authed(caller): Authed,
     LenientQuery(q): LenientQuery<BackupQuery>,
 ) -> ApiResult {
-    check_dump(&state, &caller, &q)?;
-    let records = state.core.backup_history(&caller).await?;
+    let records = state.core.backup_history(&caller, q.dump == Some(true)).await?;
     Ok(Reply::ok(records.iter().map(history_record).collect::<Vec<_>>()))
 }
 
@@ -136,8 +120,9 @@ pub async fn delete_history(
     Authed(caller): Authed,
     LenientQuery(q): LenientQuery<BackupQuery>,
 ) -> ApiResult {
-    check_dump(&state, &caller, &q)?;
-    Ok(Reply::ok(state.core.delete_backup_history(&caller).await?))
+    Ok(Reply::ok(
+        state.core.delete_backup_history(&caller, q.dump == Some(true)).await?,
+    ))
 }
 
 pub async fn create_schedule(
@@ -164,8 +149,7 @@ pub async fn get_schedule(
     Authed(caller): Authed,
     LenientQuery(q): LenientQuery<BackupQuery>,
 ) -> ApiResult {
-    check_dump(&state, &caller, &q)?;
-    Ok(match state.core.schedule(&caller).await? {
+    Ok(match state.core.schedule(&caller, q.dump == Some(true)).await? {
         Some(s) => Reply::ok(schedule_dto(&s)),
         None => Reply::none(),
     })
@@ -176,8 +160,9 @@ pub async fn delete_schedule(
     Authed(caller): Authed,
     LenientQuery(q): LenientQuery<BackupQuery>,
 ) -> ApiResult {
-    check_dump(&state, &caller, &q)?;
-    Ok(Reply::ok(state.core.delete_schedule(&caller).await?))
+    Ok(Reply::ok(
+        state.core.delete_schedule(&caller, q.dump == Some(true)).await?,
+    ))
 }
 
 pub async fn start_restore(
@@ -190,8 +175,17 @@ pub async fn start_restore(
 }
 
 /// Anonymous, as DocSpace: the SDKs poll it without credentials while the portal is locked.
-pub async fn restore_progress(State(state): State<AppState>, PortalCtx(portal): PortalCtx) -> ApiResult {
-    Ok(job_reply(state.core.job(portal.id, JobKind::Restore).await?))
+pub async fn restore_progress(
+    State(state): State<AppState>,
+    PortalCtx(portal): PortalCtx,
+    LenientQuery(q): LenientQuery<BackupQuery>,
+) -> ApiResult {
+    let portal = if q.dump == Some(true) {
+        backspace_core::backup::DUMP_PORTAL
+    } else {
+        portal.id
+    };
+    Ok(job_reply(state.core.job(portal, JobKind::Restore).await?))
 }
 
 fn window(q: &BackupQuery) -> Result<(Option<i64>, Option<i64>), ApiError> {
