@@ -157,6 +157,25 @@ async fn a_restore_brings_back_every_file_and_keeps_later_records() {
         200,
         "a key made later was lost"
     );
+    // backspace sends no mail: the restore's `notify` is in the audit log.
+    let (status, audit) = s.get("/api/2.0/security/audit/events/last", &owner).await;
+    assert_eq!(status, 200, "{audit}");
+    let events = audit["response"].as_array().unwrap();
+    let actions: Vec<_> = events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    for expected in ["BackupStarted", "BackupCompleted", "RestoreStarted", "RestoreCompleted"] {
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "{expected} missing from {actions:?}"
+        );
+    }
+    let started = events.iter().find(|e| e["action"] == "RestoreStarted").unwrap();
+    assert!(
+        started["description"].as_str().unwrap().contains("notify: false"),
+        "{started}"
+    );
     // Replaced bytes are gone from storage: one blob per file, nothing more.
     assert_eq!(count_files(&s.data_dir.join("files/portals")), before.len());
 }

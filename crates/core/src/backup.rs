@@ -6,6 +6,7 @@
 //! archive appears under its final name only when complete and durable. Only then is the
 //! history record written.
 
+mod audit;
 mod history;
 mod jobs;
 mod link;

@@ -11,6 +11,7 @@
 //!   from `counters`), so SQLite takes its write lock at once instead of failing to upgrade a
 //!   read lock under contention.
 
+mod audit;
 mod credential;
 mod job;
 mod portal;
@@ -19,6 +20,7 @@ mod snapshot;
 mod tree;
 mod user;
 
+pub use audit::{AuditEvent, AuditStore};
 pub use credential::{ApiKey, CredentialStore, Session};
 pub use job::{status as job_status, Job, JobEnd, JobKind, JobStore};
 pub use portal::{NewPortal, Portal, PortalStore};
@@ -62,7 +64,7 @@ pub enum Engine {
 
 /// Every store trait at once: what the services hold.
 pub trait MetaStore:
-    PortalStore + UserStore + CredentialStore + TreeStore + JobStore + RecordStore + SnapshotStore
+    PortalStore + UserStore + CredentialStore + TreeStore + JobStore + RecordStore + SnapshotStore + AuditStore
 {
     fn engine(&self) -> Engine;
 }

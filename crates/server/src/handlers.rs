@@ -1,5 +1,6 @@
 //! Thin handlers, one file per API resource: extract, call one service, convert.
 
+pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod download;

@@ -1,7 +1,7 @@
 //! Every route, in one table, each with the rule of who may call it.
 
 use crate::access::{Access, Rule, Scope};
-use crate::handlers::{auth, backup, download, files, keys, people, portal};
+use crate::handlers::{audit, auth, backup, download, files, keys, people, portal};
 use crate::AppState;
 use axum::http::Method;
 use axum::routing::{delete, get, post, put, MethodRouter};
@@ -244,6 +244,13 @@ pub fn table() -> Vec<Route> {
             get(download::handle),
         ),
     ];
+    all.push(route(
+        M::GET,
+        "/api/2.0/security/audit/events/last",
+        Admin,
+        Global,
+        get(audit::last),
+    ));
     all.extend(backup_routes());
     all
 }

@@ -55,6 +55,13 @@ impl Core {
             .filter(|r| !r.removed)
             .ok_or_else(|| Error::NotFound(format!("The backup was not found: no backup `{id}` in this portal")))?;
         self.delete_record(&record).await?;
+        self.audit(
+            caller.portal.id,
+            Some(caller.user.id),
+            "BackupDeleted",
+            record.file_name.clone(),
+        )
+        .await;
         Ok(true)
     }
 

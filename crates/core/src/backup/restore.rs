@@ -116,7 +116,20 @@ impl Core {
         if created {
             let core = self.clone();
             let id = job.id;
-            tokio::spawn(async move { core.run_restore(job_portal, source, id).await });
+            // backspace sends no mail: `notify` is recorded here, where DocSpace would mail.
+            let notify = req.notify.unwrap_or(false);
+            let detail = format!(
+                "notify: {notify}; from {}",
+                if dump {
+                    "a whole-server backup"
+                } else {
+                    "a portal backup"
+                }
+            );
+            self.audit(caller.portal.id, Some(caller.user.id), "RestoreStarted", detail)
+                .await;
+            let caller = caller.clone();
+            tokio::spawn(async move { core.run_restore(job_portal, source, id, caller).await });
         }
         Ok(job)
     }
@@ -181,7 +194,7 @@ impl Core {
         }
     }
 
-    async fn run_restore(self: Arc<Self>, portal: PortalId, source: Source, id: TaskId) {
+    async fn run_restore(self: Arc<Self>, portal: PortalId, source: Source, id: TaskId, caller: Caller) {
         let ctx = self.jobs.register(id);
         ctx.set("verify", 0);
         let stop = Arc::new(AtomicBool::new(false));
@@ -203,6 +216,12 @@ impl Core {
                 }
             }
         };
+        let (action, detail) = if end.error.is_empty() {
+            ("RestoreCompleted", String::new())
+        } else {
+            ("RestoreFailed", end.error.clone())
+        };
+        self.audit(caller.portal.id, Some(caller.user.id), action, detail).await;
         if let Err(e) = self.store.finish_job(id, &end, now_ms()).await {
             tracing::error!(job = %id, error = %e, "recording the end of a restore failed");
         }

@@ -100,6 +100,19 @@ impl Core {
         };
         let (job, created) = self.store.start_job(&job).await?;
         if created {
+            let action = if scheduled {
+                "ScheduledBackupStarted"
+            } else {
+                "BackupStarted"
+            };
+            let what = if dump { "whole server" } else { "portal" };
+            self.audit(
+                caller.portal.id,
+                Some(caller.user.id),
+                action,
+                format!("{what} to {storage:?}"),
+            )
+            .await;
             let core = self.clone();
             let caller = caller.clone();
             let id = job.id;
@@ -195,6 +208,12 @@ impl Core {
             }
         };
         let succeeded = end.error.is_empty() && end.status == job_status::COMPLETED;
+        let (action, detail) = match (end.status, succeeded) {
+            (job_status::CANCELED, _) => ("BackupCancelled", String::new()),
+            (_, true) => ("BackupCompleted", String::new()),
+            (_, false) => ("BackupFailed", end.error.clone()),
+        };
+        self.audit(caller.portal.id, Some(caller.user.id), action, detail).await;
         // Retention runs before the job reports completion: a finished scheduled job means the
         // old scheduled backups are already gone.
         if succeeded && scheduled {

@@ -141,7 +141,15 @@ impl Core {
     }
 
     pub async fn delete_schedule(&self, caller: &Caller, dump: bool) -> Result<bool> {
-        self.store.delete_schedule(self.scope(caller, dump)?).await?;
+        if self.store.delete_schedule(self.scope(caller, dump)?).await? {
+            self.audit(
+                caller.portal.id,
+                Some(caller.user.id),
+                "ScheduledBackupDeleted",
+                String::new(),
+            )
+            .await;
+        }
         Ok(true)
     }
 
