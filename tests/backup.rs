@@ -244,7 +244,12 @@ async fn datastore_links_download_the_archive_without_credentials() {
     let tampered = link.replace("signature=", "signature=0");
     assert_eq!(s.http.get(s.url(&tampered)).send().await.unwrap().status(), 403);
     let (_, history) = s.get("/api/2.0/backup/getbackuphistory", &owner).await;
-    assert_ne!(history["response"][0]["expiresOn"], "0001-01-01T00:00:00");
+    let record = &history["response"][0];
+    assert_ne!(record["expiresOn"], "0001-01-01T00:00:00");
+    assert!(
+        record["createdOn"].as_str().unwrap().ends_with('Z'),
+        "dates are UTC with Z: {record}"
+    );
 }
 
 #[tokio::test]
@@ -862,4 +867,36 @@ async fn a_whole_server_backup_restores_every_portal() {
         v.get("response").is_none(),
         "the server schedule is not the portal's: {v}"
     );
+}
+
+#[tokio::test]
+async fn vanished_archives_drop_out_of_history_and_custom_cloud_fails_like_docspace() {
+    let (s, root) = server_with_local_root().await;
+    let owner = Auth::bearer(&s.owner_token().await);
+    start(&s, &owner, local(&root)).await;
+    assert_eq!(wait_backup(&s, &owner).await["error"], "");
+    let (_, history) = s.get("/api/2.0/backup/getbackuphistory", &owner).await;
+    assert_eq!(history["count"], 1);
+    assert_eq!(
+        history["response"][0]["expiresOn"], "0001-01-01T00:00:00",
+        "only DataStore backups expire"
+    );
+    for entry in std::fs::read_dir(&root).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let (_, history) = s.get("/api/2.0/backup/getbackuphistory", &owner).await;
+    assert_eq!(
+        history["count"], 0,
+        "a record whose archive is gone is still listed: {history}"
+    );
+
+    let (status, v) = start(&s, &owner, json!({"storageType": "CustomCloud"})).await;
+    assert_eq!(status, 200, "{v}");
+    let done = wait_backup(&s, &owner).await;
+    assert_eq!(
+        (done["isCompleted"].clone(), done["error"].clone()),
+        (json!(true), json!("Unknown storage type."))
+    );
+    let (_, history) = s.get("/api/2.0/backup/getbackuphistory", &owner).await;
+    assert_eq!(history["count"], 0, "a failed job left a record");
 }

@@ -36,13 +36,19 @@ fn progress(job: &Job) -> BackupProgress {
     }
 }
 
+/// Backup dates are written in UTC with `Z` (DocSpace on MySQL writes no zone; on PostgreSQL,
+/// `Z`); "never" stays DocSpace's `0001-01-01T00:00:00`, which clients compare against.
+fn utc(unix_ms: i64) -> String {
+    format!("{}Z", plain_utc(unix_ms))
+}
+
 fn history_record(r: &BackupRecord) -> HistoryRecord {
     HistoryRecord {
         id: r.id,
         file_name: r.file_name.clone(),
         storage_type: StorageType::from_number(r.storage_type).unwrap_or(StorageType::CustomCloud),
-        created_on: plain_utc(r.created_at),
-        expires_on: r.expires_at.map(plain_utc).unwrap_or_else(|| NEVER.to_owned()),
+        created_on: utc(r.created_at),
+        expires_on: r.expires_at.map(utc).unwrap_or_else(|| NEVER.to_owned()),
     }
 }
 
@@ -59,7 +65,7 @@ fn schedule_dto(s: &Schedule) -> ScheduleDto {
         storage_params: params,
         cron_params: parse_cron(&s.cron),
         backups_stored: Some(s.backups_stored),
-        last_backup_time: s.last_backup_at.map(plain_utc).unwrap_or_else(|| NEVER.to_owned()),
+        last_backup_time: s.last_backup_at.map(utc).unwrap_or_else(|| NEVER.to_owned()),
         dump: s.portal_id == backspace_core::backup::DUMP_PORTAL,
     }
 }
