@@ -31,6 +31,23 @@ pub struct Snapshot {
     pub files: Vec<File>,
 }
 
+/// Every row of a portal's table, in id order, inside the snapshot's transaction.
+async fn all_rows<T>(
+    conn: &mut sqlx::AnyConnection,
+    columns: &str,
+    table: &str,
+    portal: PortalId,
+    decode: fn(&sqlx::any::AnyRow) -> Result<T>,
+) -> Result<Vec<T>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {columns} FROM {table} WHERE portal_id = $1 ORDER BY id"
+    ))
+    .bind(portal.0)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(decode).collect()
+}
+
 /// Portal snapshots and restores.
 #[async_trait::async_trait]
 pub trait SnapshotStore: Send + Sync {
@@ -70,33 +87,9 @@ impl SnapshotStore for SqlStore {
             language: p.text("language")?,
             time_zone: p.text("time_zone")?,
         };
-        let users = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE portal_id = $1 ORDER BY id"
-        ))
-        .bind(portal.0)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(user_from_row)
-        .collect::<Result<Vec<_>>>()?;
-        let folders = sqlx::query(&format!(
-            "SELECT {FOLDER_COLUMNS} FROM folders WHERE portal_id = $1 ORDER BY id"
-        ))
-        .bind(portal.0)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(folder_from_row)
-        .collect::<Result<Vec<_>>>()?;
-        let files = sqlx::query(&format!(
-            "SELECT {FILE_COLUMNS} FROM files WHERE portal_id = $1 ORDER BY id"
-        ))
-        .bind(portal.0)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(file_from_row)
-        .collect::<Result<Vec<_>>>()?;
+        let users = all_rows(&mut tx, USER_COLUMNS, "users", portal, user_from_row).await?;
+        let folders = all_rows(&mut tx, FOLDER_COLUMNS, "folders", portal, folder_from_row).await?;
+        let files = all_rows(&mut tx, FILE_COLUMNS, "files", portal, file_from_row).await?;
         tx.commit().await?;
         Ok(Snapshot {
             portal_id: portal,
