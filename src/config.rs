@@ -29,6 +29,10 @@ pub struct FileConfig {
     pub local_backup_roots: Option<Vec<PathBuf>>,
     /// `zstd` (default) or `gzip`.
     pub archive_compression: Option<String>,
+    /// This instance's name in job leases.
+    pub instance_id: Option<String>,
+    /// Seconds a job lease lasts without renewal.
+    pub job_lease_seconds: Option<u64>,
 }
 
 impl FileConfig {
@@ -57,6 +61,8 @@ pub struct Config {
     pub password_salt: String,
     pub local_backup_roots: Vec<PathBuf>,
     pub compression: backspace_format::Compression,
+    pub instance_id: String,
+    pub job_lease_seconds: u64,
 }
 
 /// Values from the environment and flags (clap reads both), which override the file.
@@ -96,6 +102,12 @@ pub struct Overrides {
     /// Directories Local backups may be written to and restored from, colon-separated
     #[arg(long, env = "BACKSPACE_LOCAL_BACKUP_ROOTS", global = true)]
     pub local_backup_roots: Option<String>,
+    /// This instance's name in job leases [default: host name and data directory]
+    #[arg(long, env = "BACKSPACE_INSTANCE_ID", global = true)]
+    pub instance_id: Option<String>,
+    /// Seconds a job lease lasts without renewal [default: 30]
+    #[arg(long, env = "BACKSPACE_JOB_LEASE_SECONDS", global = true)]
+    pub job_lease_seconds: Option<u64>,
 }
 
 impl Config {
@@ -148,7 +160,23 @@ impl Config {
             "gzip" => backspace_format::Compression::Gzip,
             other => bail!("archive_compression must be `zstd` or `gzip`, not `{other}`"),
         };
+        let instance_id = o.instance_id.clone().or(file.instance_id).unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .or_else(|| std::env::var("HOSTNAME").ok())
+                .unwrap_or_else(|| "localhost".to_owned());
+            let dir = std::fs::canonicalize(&data_dir).unwrap_or_else(|_| data_dir.clone());
+            format!("{host}:{}", dir.display())
+        });
         Ok(Self {
+            instance_id,
+            job_lease_seconds: o
+                .job_lease_seconds
+                .or(file.job_lease_seconds)
+                .unwrap_or(30)
+                .clamp(1, 3600),
             local_backup_roots,
             compression,
             listen: o

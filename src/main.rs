@@ -74,6 +74,8 @@ async fn open(config: &Config) -> anyhow::Result<Arc<Core>> {
             compression: config.compression,
             ..BackupSettings::default()
         },
+        instance: config.instance_id.clone(),
+        job_lease: Duration::from_secs(config.job_lease_seconds),
         ..Settings::default()
     };
     let core = Arc::new(Core::new(Arc::new(store), Arc::new(blobs), settings));
@@ -132,6 +134,20 @@ fn spawn_workers(core: Arc<Core>) -> Vec<tokio::task::JoinHandle<()>> {
                     .map_err(|e| anyhow::anyhow!("{e}"))
             })
         }),
+        // Jobs of instances that died are failed within about a lease period.
+        every(
+            Duration::from_secs((core.settings().job_lease.as_secs() / 2).max(1)),
+            "recovery",
+            core.clone(),
+            |c| {
+                Box::pin(async move {
+                    c.recover_jobs(false)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| anyhow::anyhow!("{e}"))
+                })
+            },
+        ),
         every(Duration::from_secs(3600), "sessions", core, |c| {
             Box::pin(async move {
                 c.store()
@@ -178,7 +194,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         secure_cookies: config.secure_cookies,
     };
     let recovered = core
-        .recover_jobs()
+        .recover_jobs(true)
         .await
         .context("recovering jobs interrupted by the last stop")?;
     if recovered > 0 {

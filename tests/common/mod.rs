@@ -60,6 +60,10 @@ impl TestServer {
         let data_dir = std::env::temp_dir().join(format!("backspace-it-{}", unique()));
         std::fs::create_dir_all(&data_dir).unwrap();
         let database_url = database_url(&data_dir).await;
+        Self::start(data_dir, database_url, env).await
+    }
+
+    async fn start(data_dir: PathBuf, database_url: String, env: &[(&str, &str)]) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_backspace"));
         cmd.arg("serve")
             .arg("--listen")
@@ -111,6 +115,17 @@ impl TestServer {
 
     pub async fn spawn() -> Self {
         Self::spawn_with(&[]).await
+    }
+
+    /// A second instance on this one's database and data directory.
+    pub async fn spawn_sharing(&self, env: &[(&str, &str)]) -> Self {
+        Self::start(self.data_dir.clone(), self.database_url.clone(), env).await
+    }
+
+    /// Kills the process at once (SIGKILL): no shutdown, no cleanup.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -45,6 +45,12 @@ pub struct Settings {
     pub login_attempts: usize,
     pub login_window: Duration,
     pub backup: backup::BackupSettings,
+    /// This instance's name in job leases; stable across restarts of the same instance, so a
+    /// restart fails its own interrupted jobs at once.
+    pub instance: String,
+    /// How long a job's lease lasts without renewal; a job of a dead instance is failed by
+    /// another within about this long.
+    pub job_lease: Duration,
 }
 
 impl Default for Settings {
@@ -56,6 +62,8 @@ impl Default for Settings {
             login_attempts: 5,
             login_window: Duration::from_secs(60),
             backup: backup::BackupSettings::default(),
+            instance: "backspace".to_owned(),
+            job_lease: Duration::from_secs(30),
         }
     }
 }

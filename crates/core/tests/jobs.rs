@@ -228,7 +228,7 @@ async fn a_job_interrupted_by_a_crash_is_failed_and_its_partial_output_removed()
 
     // The process dies here; a new one starts on the same database and recovers.
     let restarted = Core::new(f.store.clone(), f.gate.clone(), Settings::default());
-    assert_eq!(restarted.recover_jobs().await.unwrap(), 1);
+    assert_eq!(restarted.recover_jobs(true).await.unwrap(), 1);
     let job = f.store.job(f.owner.portal.id, JobKind::Backup).await.unwrap().unwrap();
     assert!(job.is_completed);
     assert!(job.error.contains("server stopped"), "{}", job.error);
@@ -387,4 +387,39 @@ async fn backups_and_restores_of_one_portal_do_not_overlap() {
     assert!(err.to_string().contains("restore of this portal is running"), "{err}");
     f.gate.release();
     assert_eq!(finished(&f, JobKind::Restore).await.error, "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_instance_fails_a_job_whose_lease_ran_out() {
+    let f = fixture().await;
+    f.gate.close(true, false);
+    f.core
+        .start_backup(&f.owner, Some(StorageType::DataStore), None, false, false)
+        .await
+        .unwrap();
+    f.gate.entered.notified().await;
+    let lease = Settings::default().job_lease.as_millis() as i64;
+    let other = Core::new(
+        f.store.clone(),
+        f.gate.clone(),
+        Settings {
+            instance: "other".into(),
+            ..Settings::default()
+        },
+    );
+    let now = backspace_types::datetime::now_ms();
+    assert_eq!(
+        other.recover_jobs_at(false, now).await.unwrap(),
+        0,
+        "a live instance's job was taken"
+    );
+    assert_eq!(
+        other.recover_jobs_at(true, now).await.unwrap(),
+        0,
+        "another instance's job counted as own"
+    );
+    // Time passes without the first instance renewing its lease: it died.
+    assert_eq!(other.recover_jobs_at(false, now + 2 * lease).await.unwrap(), 1);
+    let job = f.store.job(f.owner.portal.id, JobKind::Backup).await.unwrap().unwrap();
+    assert!(job.is_completed && job.error.contains("server stopped"), "{job:?}");
 }

@@ -137,6 +137,13 @@ pub trait JobStore: Send + Sync {
     async fn request_cancel(&self, portal: PortalId, now: i64) -> Result<bool>;
     /// Every unfinished job, of every portal (startup recovery).
     async fn unfinished_jobs(&self) -> Result<Vec<Job>>;
+    /// Marks the job as run by `owner` until `lease_until`; renewed while it runs. False when the
+    /// job is finished or run by another owner.
+    async fn renew_lease(&self, id: TaskId, owner: &str, lease_until: i64) -> Result<bool>;
+    /// Unfinished jobs whose lease ran out before `now` (their instance died; a job never
+    /// leased counts from its last update plus `lease_ms`), and, when `own` names the calling
+    /// instance at its start, every job it owned (none of them can be running any more).
+    async fn orphaned_jobs(&self, own: Option<&str>, now: i64, lease_ms: i64) -> Result<Vec<Job>>;
 }
 
 #[async_trait::async_trait]
@@ -276,6 +283,32 @@ impl JobStore for SqlStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn renew_lease(&self, id: TaskId, owner: &str, lease_until: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE backup_jobs SET owner = $2, lease_until = $3
+             WHERE id = $1 AND is_completed = 0 AND (owner IS NULL OR owner = $2)",
+        )
+        .bind(id.to_string())
+        .bind(owner)
+        .bind(lease_until)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn orphaned_jobs(&self, own: Option<&str>, now: i64, lease_ms: i64) -> Result<Vec<Job>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM backup_jobs WHERE is_completed = 0
+             AND (owner = $1 OR COALESCE(lease_until, updated_at + $3) < $2)"
+        ))
+        .bind(own.unwrap_or(""))
+        .bind(now)
+        .bind(lease_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
     }
 
     async fn unfinished_jobs(&self) -> Result<Vec<Job>> {

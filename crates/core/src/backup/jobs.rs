@@ -78,7 +78,16 @@ impl Core {
         let core = self.clone();
         tokio::spawn(async move {
             let mut last = (-1, "");
+            let lease = core.settings.job_lease.as_millis() as i64;
             while !done.load(Ordering::Relaxed) {
+                // The lease says this instance still runs the job.
+                if let Err(e) = core
+                    .store
+                    .renew_lease(ctx.id, &core.settings.instance, now_ms() + lease)
+                    .await
+                {
+                    tracing::warn!(job = %ctx.id, error = %e, "renewing a job lease failed");
+                }
                 let now = (
                     ctx.progress.load(Ordering::Relaxed),
                     *ctx.phase.lock().unwrap_or_else(|p| p.into_inner()),
@@ -103,12 +112,22 @@ impl Core {
         })
     }
 
-    /// Startup recovery: a job that was running when the server stopped did not finish. It is
-    /// reported as failed, its partial output is removed, and a portal locked by a restore is
-    /// unlocked (a restore swaps the portal's rows in one transaction, so the portal is intact).
-    pub async fn recover_jobs(&self) -> Result<usize> {
-        let jobs = self.store.unfinished_jobs().await?;
-        let now = now_ms();
+    /// Recovery: a job whose instance stopped did not finish. It is reported as failed, its
+    /// partial output is removed, and a portal locked by a restore is unlocked (a restore swaps
+    /// the portal's rows in one transaction, so the portal is intact). At `startup` this
+    /// instance's own unfinished jobs are recovered at once; at any time, jobs whose lease ran
+    /// out (their instance died) are.
+    pub async fn recover_jobs(&self, startup: bool) -> Result<usize> {
+        self.recover_jobs_at(startup, now_ms()).await
+    }
+
+    /// [`Core::recover_jobs`] at a given time (tests choose the clock).
+    pub async fn recover_jobs_at(&self, startup: bool, now: i64) -> Result<usize> {
+        let own = startup.then_some(self.settings.instance.as_str());
+        let jobs = self
+            .store
+            .orphaned_jobs(own, now, self.settings.job_lease.as_millis() as i64)
+            .await?;
         for job in &jobs {
             if let Some(partial) = &job.partial {
                 match tokio::fs::remove_file(partial).await {

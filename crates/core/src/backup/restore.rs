@@ -114,6 +114,8 @@ impl Core {
         };
         let (job, created) = self.store.start_job(&job).await?;
         if created {
+            let lease = now + self.settings.job_lease.as_millis() as i64;
+            self.store.renew_lease(job.id, &self.settings.instance, lease).await?;
             let core = self.clone();
             let id = job.id;
             // backspace sends no mail: `notify` is recorded here, where DocSpace would mail.

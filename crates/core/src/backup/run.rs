@@ -100,6 +100,8 @@ impl Core {
         };
         let (job, created) = self.store.start_job(&job).await?;
         if created {
+            let lease = now + self.settings.job_lease.as_millis() as i64;
+            self.store.renew_lease(job.id, &self.settings.instance, lease).await?;
             let action = if scheduled {
                 "ScheduledBackupStarted"
             } else {
