@@ -14,6 +14,11 @@ use tokio_util::io::ReaderStream;
 /// system. Stale ones (from a crash mid-`put`) are removed by [`LocalStore::open`].
 const TMP_DIR: &str = ".tmp";
 
+/// A temporary file untouched for this long belongs to a `put` that died. A live `put` writes
+/// all the time; another instance sharing the directory may have one under way right now, so
+/// younger files are left alone.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Blobs as files under a root directory.
 #[derive(Clone, Debug)]
 pub struct LocalStore {
@@ -22,16 +27,23 @@ pub struct LocalStore {
 
 impl LocalStore {
     /// Opens (creating it if needed) a store at `root`, and removes temporary files a crash
-    /// left behind.
+    /// left behind (those untouched for an hour).
     pub async fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
         let root = root.into();
         let tmp = root.join(TMP_DIR);
-        match fs::remove_dir_all(&tmp).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
         fs::create_dir_all(&tmp).await?;
+        let mut entries = fs::read_dir(&tmp).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let stale = entry
+                .metadata()
+                .await
+                .and_then(|m| m.modified())
+                .map(|t| t.elapsed().unwrap_or_default() >= STALE_AFTER)
+                .unwrap_or(false);
+            if stale {
+                let _ = fs::remove_file(entry.path()).await;
+            }
+        }
         Ok(Self { root })
     }
 
@@ -221,6 +233,26 @@ mod tests {
         store.delete(&key).await.unwrap();
         store.delete(&key).await.unwrap();
         assert!(matches!(store.get(&key).await, Err(StorageError::NotFound(_))));
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[tokio::test]
+    async fn open_removes_only_stale_temporary_files() {
+        let root = tempdir();
+        std::fs::create_dir_all(root.join(TMP_DIR)).unwrap();
+        let (old, fresh) = (root.join(TMP_DIR).join("old"), root.join(TMP_DIR).join("fresh"));
+        std::fs::write(&old, b"crashed put").unwrap();
+        std::fs::write(&fresh, b"another instance's put in progress").unwrap();
+        let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+        LocalStore::open(&root).await.unwrap();
+        assert!(!old.exists(), "a stale temporary file survived");
+        assert!(fresh.exists(), "a live temporary file was removed");
         let _ = std::fs::remove_dir_all(root);
     }
 
