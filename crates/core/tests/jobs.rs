@@ -423,3 +423,35 @@ async fn another_instance_fails_a_job_whose_lease_ran_out() {
     let job = f.store.job(f.owner.portal.id, JobKind::Backup).await.unwrap().unwrap();
     assert!(job.is_completed && job.error.contains("server stopped"), "{job:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_fire_a_due_schedule_once() {
+    let f = fixture().await;
+    let cron = CronParamsRequest {
+        period: Some(BackupPeriod::EveryDay),
+        hour: Some(4),
+        day: None,
+    };
+    f.core
+        .create_schedule(&f.owner, Some(StorageType::DataStore), None, Some(3), Some(cron), false)
+        .await
+        .unwrap();
+    let schedule = f.core.schedule(&f.owner, false).await.unwrap().unwrap();
+    let due = next_fire(&schedule.cron, "UTC", schedule.created_at).unwrap();
+    let other = Arc::new(Core::new(
+        f.store.clone(),
+        f.gate.clone(),
+        Settings {
+            instance: "other".into(),
+            ..Settings::default()
+        },
+    ));
+    // Both instances' schedulers step at the same moment.
+    let (a, b) = tokio::join!(
+        f.core.run_due_schedules(due + 1000),
+        other.run_due_schedules(due + 1000)
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 1, "the schedule fired more than once");
+    finished(&f, JobKind::Backup).await;
+    assert_eq!(f.store.records(f.owner.portal.id).await.unwrap().len(), 1);
+}
