@@ -29,6 +29,8 @@ pub struct FileConfig {
     pub local_backup_roots: Option<Vec<PathBuf>>,
     /// `zstd` (default) or `gzip`.
     pub archive_compression: Option<String>,
+    /// Where file bytes live: `file:///dir` or `s3://BUCKET?endpoint=…&region=…&path_style=true`.
+    pub files_url: Option<String>,
     /// This instance's name in job leases.
     pub instance_id: Option<String>,
     /// Seconds a job lease lasts without renewal.
@@ -63,6 +65,58 @@ pub struct Config {
     pub compression: backspace_format::Compression,
     pub instance_id: String,
     pub job_lease_seconds: u64,
+    pub files: FilesLocation,
+}
+
+/// Where the portal's files (and `DataStore` backups) live.
+#[derive(Debug)]
+pub enum FilesLocation {
+    Local(PathBuf),
+    S3(backspace_storage::S3Config),
+}
+
+/// Parses `file:///dir` or `s3://BUCKET?endpoint=…&region=…&path_style=true[&root=prefix]`.
+/// S3 credentials come from the environment, never from the URL.
+fn files_location(url: &str, data_dir: &Path) -> anyhow::Result<FilesLocation> {
+    if let Some(path) = url.strip_prefix("file://") {
+        if path.is_empty() {
+            return Ok(FilesLocation::Local(data_dir.join("files")));
+        }
+        return Ok(FilesLocation::Local(PathBuf::from(path)));
+    }
+    let Some(rest) = url.strip_prefix("s3://") else {
+        bail!("files url `{url}` must start with file:// or s3://");
+    };
+    let (bucket, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let bucket = bucket.trim_end_matches('/');
+    if bucket.is_empty() {
+        bail!("files url `{url}` names no bucket");
+    }
+    let mut cfg = backspace_storage::S3Config {
+        bucket: bucket.to_owned(),
+        region: "us-east-1".to_owned(),
+        access_key: std::env::var("BACKSPACE_FILES_S3_ACCESS_KEY").unwrap_or_default(),
+        secret_key: std::env::var("BACKSPACE_FILES_S3_SECRET_KEY").unwrap_or_default(),
+        ..Default::default()
+    };
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "endpoint" => cfg.endpoint = v.to_owned(),
+            "region" => cfg.region = v.to_owned(),
+            "root" => cfg.root = v.to_owned(),
+            // Path-style addressing is what OpenDAL uses unless told otherwise.
+            "path_style" => {}
+            other => bail!("files url parameter `{other}` is unknown: use endpoint, region, path_style, root"),
+        }
+    }
+    if cfg.endpoint.is_empty() {
+        bail!("files url `{url}` needs endpoint=http(s)://host:port");
+    }
+    if cfg.access_key.is_empty() || cfg.secret_key.is_empty() {
+        bail!("S3 files need BACKSPACE_FILES_S3_ACCESS_KEY and BACKSPACE_FILES_S3_SECRET_KEY");
+    }
+    Ok(FilesLocation::S3(cfg))
 }
 
 /// Values from the environment and flags (clap reads both), which override the file.
@@ -102,6 +156,10 @@ pub struct Overrides {
     /// Directories Local backups may be written to and restored from, colon-separated
     #[arg(long, env = "BACKSPACE_LOCAL_BACKUP_ROOTS", global = true)]
     pub local_backup_roots: Option<String>,
+    /// Where file bytes live: file:///dir or s3://BUCKET?endpoint=…&region=…&path_style=true
+    /// [default: the data directory]
+    #[arg(long, env = "BACKSPACE_FILES_URL", global = true)]
+    pub files_url: Option<String>,
     /// This instance's name in job leases [default: host name and data directory]
     #[arg(long, env = "BACKSPACE_INSTANCE_ID", global = true)]
     pub instance_id: Option<String>,
@@ -170,7 +228,12 @@ impl Config {
             let dir = std::fs::canonicalize(&data_dir).unwrap_or_else(|_| data_dir.clone());
             format!("{host}:{}", dir.display())
         });
+        let files = match o.files_url.clone().or(file.files_url) {
+            Some(url) => files_location(&url, &data_dir)?,
+            None => FilesLocation::Local(data_dir.join("files")),
+        };
         Ok(Self {
+            files,
             instance_id,
             job_lease_seconds: o
                 .job_lease_seconds

@@ -61,10 +61,18 @@ async fn open(config: &Config) -> anyhow::Result<Arc<Core>> {
     let store = SqlStore::connect(&config.database_url)
         .await
         .with_context(|| format!("opening the metadata database `{}`", redact(&config.database_url)))?;
-    let files = config.data_dir.join("files");
-    let blobs = LocalStore::open(&files)
-        .await
-        .with_context(|| format!("opening file storage `{}`", files.display()))?;
+    let blobs: Arc<dyn backspace_storage::BlobStore> = match &config.files {
+        config::FilesLocation::Local(dir) => Arc::new(
+            LocalStore::open(dir)
+                .await
+                .with_context(|| format!("opening file storage `{}`", dir.display()))?,
+        ),
+        config::FilesLocation::S3(s3) => {
+            let store = backspace_storage::ObjectStore::s3(s3).context("configuring S3 file storage")?;
+            store.check().await.context("reaching S3 file storage")?;
+            Arc::new(store)
+        }
+    };
     let settings = Settings {
         session_lifetime: Duration::from_secs(config.session_lifetime_days * 24 * 3600),
         password_salt: config.password_salt.clone(),
@@ -78,7 +86,7 @@ async fn open(config: &Config) -> anyhow::Result<Arc<Core>> {
         job_lease: Duration::from_secs(config.job_lease_seconds),
         ..Settings::default()
     };
-    let core = Arc::new(Core::new(Arc::new(store), Arc::new(blobs), settings));
+    let core = Arc::new(Core::new(Arc::new(store), blobs, settings));
     let seed = OwnerSeed {
         alias: config.portal_alias.clone(),
         email: config.owner_email.clone(),

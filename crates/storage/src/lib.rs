@@ -12,9 +12,11 @@
 
 mod key;
 mod local;
+mod object;
 
 pub use key::{BlobKey, InvalidKey};
 pub use local::LocalStore;
+pub use object::{ObjectStore, S3Config};
 
 use bytes::Bytes;
 use futures_util::Stream;
