@@ -51,6 +51,16 @@ impl Default for BackupSettings {
 /// tenant -1.
 pub const DUMP_PORTAL: backspace_types::PortalId = backspace_types::PortalId(-1);
 
+/// A whole-server (`dump`) backup goes to `Local` or `DataStore`: a room belongs to one portal.
+pub(crate) fn check_dump_target(dump: bool, storage: Option<StorageType>) -> crate::Result<()> {
+    if dump && storage.unwrap_or(StorageType::Documents) == StorageType::Documents {
+        return Err(crate::Error::BadRequest(
+            "a whole-server (dump) backup goes to Local or DataStore".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 /// The archive entry holding the portal's rows.
 pub(crate) const SNAPSHOT_ENTRY: &str = "portal.json";
 

@@ -3,7 +3,7 @@
 use crate::{Core, Result};
 use backspace_meta::{job_status, JobEnd, JobKind};
 use backspace_types::datetime::now_ms;
-use backspace_types::TaskId;
+use backspace_types::{PortalId, TaskId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -72,6 +72,11 @@ impl JobRegistry {
 }
 
 impl Core {
+    /// Whether the portal has an unfinished job of `kind`.
+    pub(crate) async fn job_running(&self, portal: PortalId, kind: JobKind) -> Result<bool> {
+        Ok(self.store.job(portal, kind).await?.is_some_and(|j| !j.is_completed))
+    }
+
     /// Writes a job's progress while it runs and carries cancel requests from the database to
     /// its flag. Ends when `done` is set.
     pub(crate) fn watch_job(self: &Arc<Self>, ctx: JobContext, done: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {

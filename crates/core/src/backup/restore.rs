@@ -57,11 +57,8 @@ impl Core {
     /// `POST /api/2.0/backup/startrestore`.
     pub async fn start_restore(self: &Arc<Self>, caller: &Caller, req: RestoreRequest) -> Result<Job> {
         let dump = req.dump == Some(true);
-        if dump && !self.is_server_admin(caller) {
-            return Err(Error::denied("dump restores are for the server administrator"));
-        }
         // A whole-server job is the job of the pseudo-portal DUMP_PORTAL.
-        let job_portal = if dump { super::DUMP_PORTAL } else { caller.portal.id };
+        let job_portal = self.scope(caller, dump)?;
         let backup_id = req
             .backupid
             .ok_or_else(|| Error::validation("BackupId", "The BackupId field is required."))?;
@@ -91,12 +88,7 @@ impl Core {
             }
         };
         // Restoring under a running backup would delete bytes the backup is still reading.
-        if self
-            .store
-            .job(job_portal, JobKind::Backup)
-            .await?
-            .is_some_and(|j| !j.is_completed)
-        {
+        if self.job_running(job_portal, JobKind::Backup).await? {
             return Err(Error::InvalidOperation(
                 "A backup of this portal is running; restore when it has finished".to_owned(),
             ));

@@ -62,23 +62,11 @@ impl Core {
         dump: bool,
         scheduled: bool,
     ) -> Result<Job> {
-        if dump && !self.is_server_admin(caller) {
-            return Err(Error::denied("dump backups are for the server administrator"));
-        }
         // A whole-server job is the job of the pseudo-portal DUMP_PORTAL.
-        let job_portal = if dump { super::DUMP_PORTAL } else { caller.portal.id };
-        if dump && storage.unwrap_or(StorageType::Documents) == StorageType::Documents {
-            return Err(Error::BadRequest(
-                "a whole-server (dump) backup goes to Local or DataStore".to_owned(),
-            ));
-        }
+        let job_portal = self.scope(caller, dump)?;
+        super::check_dump_target(dump, storage)?;
         // A backup taken while a restore swaps the portal's rows would read half of each.
-        if self
-            .store
-            .job(job_portal, JobKind::Restore)
-            .await?
-            .is_some_and(|j| !j.is_completed)
-        {
+        if self.job_running(job_portal, JobKind::Restore).await? {
             return Err(Error::InvalidOperation(
                 "A restore of this portal is running; start the backup when it has finished".to_owned(),
             ));

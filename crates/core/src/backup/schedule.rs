@@ -105,11 +105,7 @@ impl Core {
         dump: bool,
     ) -> Result<bool> {
         let portal = self.scope(caller, dump)?;
-        if dump && storage.unwrap_or(StorageType::Documents) == StorageType::Documents {
-            return Err(Error::BadRequest(
-                "a whole-server (dump) backup goes to Local or DataStore".to_owned(),
-            ));
-        }
+        super::check_dump_target(dump, storage)?;
         let stored = backups_stored.unwrap_or(1);
         if !(1..=30).contains(&stored) {
             return Err(Error::BadRequest(format!("backupsStored must be 1 - 30, not {stored}")));
