@@ -105,8 +105,8 @@ fn files_location(url: &str, data_dir: &Path) -> anyhow::Result<FilesLocation> {
             "endpoint" => cfg.endpoint = v.to_owned(),
             "region" => cfg.region = v.to_owned(),
             "root" => cfg.root = v.to_owned(),
-            // Path-style addressing is what OpenDAL uses unless told otherwise.
-            "path_style" => {}
+            // Path-style addressing unless `path_style=false` asks for virtual-hosted style.
+            "path_style" => cfg.virtual_host_style = matches!(v, "false" | "0"),
             other => bail!("files url parameter `{other}` is unknown: use endpoint, region, path_style, root"),
         }
     }

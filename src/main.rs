@@ -106,8 +106,9 @@ async fn open(config: &Config) -> anyhow::Result<Arc<Core>> {
 }
 
 /// The background workers: the scheduler (every 30 s, so a backup starts within a minute of its
-/// time), the cleaner of expired backups (every 5 minutes) and the purge of expired sessions
-/// (hourly; the lookup refuses them anyway).
+/// time; each due run is claimed in the database, so it fires once across instances), the
+/// cleaner of expired backups and sessions (every 5 minutes, on the one instance holding its
+/// lease), and the recovery of jobs whose instance died.
 fn spawn_workers(core: Arc<Core>) -> Vec<tokio::task::JoinHandle<()>> {
     use backspace_types::datetime::now_ms;
     let every = |period: Duration,
@@ -136,7 +137,7 @@ fn spawn_workers(core: Arc<Core>) -> Vec<tokio::task::JoinHandle<()>> {
         }),
         every(Duration::from_secs(300), "cleaner", core.clone(), |c| {
             Box::pin(async move {
-                c.clean_expired(now_ms())
+                c.run_cleaner(now_ms())
                     .await
                     .map(|_| ())
                     .map_err(|e| anyhow::anyhow!("{e}"))
@@ -146,7 +147,7 @@ fn spawn_workers(core: Arc<Core>) -> Vec<tokio::task::JoinHandle<()>> {
         every(
             Duration::from_secs((core.settings().job_lease.as_secs() / 2).max(1)),
             "recovery",
-            core.clone(),
+            core,
             |c| {
                 Box::pin(async move {
                     c.recover_jobs(false)
@@ -156,15 +157,6 @@ fn spawn_workers(core: Arc<Core>) -> Vec<tokio::task::JoinHandle<()>> {
                 })
             },
         ),
-        every(Duration::from_secs(3600), "sessions", core, |c| {
-            Box::pin(async move {
-                c.store()
-                    .purge_sessions(now_ms())
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| anyhow::anyhow!("{e}"))
-            })
-        }),
     ]
 }
 

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod external;
+
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};

@@ -7,9 +7,11 @@
 //! history record written.
 
 mod audit;
+mod consumer;
 mod history;
 mod jobs;
 mod link;
+mod provider;
 mod restore;
 mod run;
 mod schedule;
@@ -17,8 +19,10 @@ mod stream;
 mod target;
 mod upload;
 
-pub use history::parse_date;
+pub use consumer::{public_params, ConsumerView, Module, Prop};
+pub use history::{parse_date, CLEANER_LEASE_MS};
 pub use jobs::JobRegistry;
+pub use provider::{ConnectProvider, ProviderView};
 pub use schedule::{cron_for, next_fire, parse_cron};
 pub use upload::{UploadState, CHUNK_SIZE};
 
@@ -51,9 +55,10 @@ impl Default for BackupSettings {
 /// tenant -1.
 pub const DUMP_PORTAL: backspace_types::PortalId = backspace_types::PortalId(-1);
 
-/// A whole-server (`dump`) backup goes to `Local` or `DataStore`: a room belongs to one portal.
+/// A whole-server (`dump`) backup goes to `Local` or `DataStore`: a room, a portal's WebDAV
+/// folder and a portal's consumer keys belong to one portal.
 pub(crate) fn check_dump_target(dump: bool, storage: Option<StorageType>) -> crate::Result<()> {
-    if dump && storage.unwrap_or(StorageType::Documents) == StorageType::Documents {
+    if dump && !matches!(storage, Some(StorageType::Local | StorageType::DataStore)) {
         return Err(crate::Error::BadRequest(
             "a whole-server (dump) backup goes to Local or DataStore".to_owned(),
         ));

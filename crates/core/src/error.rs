@@ -32,6 +32,9 @@ pub enum Error {
     /// The path exists, the method does not.
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// An external storage failed; the message (sent) names it and the cause.
+    #[error("{0}")]
+    StorageUnavailable(String),
     /// Ours; the message is logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -52,6 +55,7 @@ impl Error {
             Self::UnsupportedMediaType(_) => ErrorKind::UnsupportedMediaType,
             Self::MethodNotAllowed(_) => ErrorKind::MethodNotAllowed,
             Self::Internal(_) => ErrorKind::Internal,
+            Self::StorageUnavailable(_) => ErrorKind::StorageUnavailable,
         }
     }
 

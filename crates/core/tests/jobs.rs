@@ -455,3 +455,39 @@ async fn two_instances_fire_a_due_schedule_once() {
     finished(&f, JobKind::Backup).await;
     assert_eq!(f.store.records(f.owner.portal.id).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn the_cleaner_runs_on_one_instance_at_a_time() {
+    let f = fixture().await;
+    let other = Arc::new(Core::new(
+        f.store.clone(),
+        f.gate.clone(),
+        Settings {
+            instance: "other".into(),
+            ..Settings::default()
+        },
+    ));
+    let now = backspace_types::datetime::now_ms();
+    assert_eq!(
+        f.core.run_cleaner(now).await.unwrap(),
+        Some(0),
+        "the first instance takes the lease"
+    );
+    assert_eq!(
+        other.run_cleaner(now + 1).await.unwrap(),
+        None,
+        "the second skips while it is held"
+    );
+    assert_eq!(
+        f.core.run_cleaner(now + 300_000).await.unwrap(),
+        Some(0),
+        "the holder renews it"
+    );
+    let expired = now + 300_000 + backspace_core::backup::CLEANER_LEASE_MS + 1;
+    assert_eq!(
+        other.run_cleaner(expired).await.unwrap(),
+        Some(0),
+        "a dead holder's lease is taken over"
+    );
+    assert_eq!(f.core.run_cleaner(expired + 1).await.unwrap(), None);
+}

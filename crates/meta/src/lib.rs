@@ -17,6 +17,7 @@ mod job;
 mod portal;
 mod record;
 mod snapshot;
+mod thirdparty;
 mod tree;
 mod user;
 
@@ -26,6 +27,7 @@ pub use job::{status as job_status, Job, JobEnd, JobKind, JobStore};
 pub use portal::{NewPortal, Portal, PortalStore};
 pub use record::{BackupRecord, RecordStore, Schedule};
 pub use snapshot::{PortalSettings, Snapshot, SnapshotStore};
+pub use thirdparty::{BackupProvider, ThirdPartyStore};
 pub use tree::{File, Folder, NewFile, NewFolder, TreeStore};
 pub use user::{NewUser, User, UserQuery, UserStore};
 
@@ -64,7 +66,15 @@ pub enum Engine {
 
 /// Every store trait at once: what the services hold.
 pub trait MetaStore:
-    PortalStore + UserStore + CredentialStore + TreeStore + JobStore + RecordStore + SnapshotStore + AuditStore
+    PortalStore
+    + UserStore
+    + CredentialStore
+    + TreeStore
+    + JobStore
+    + RecordStore
+    + SnapshotStore
+    + AuditStore
+    + ThirdPartyStore
 {
     fn engine(&self) -> Engine;
 }

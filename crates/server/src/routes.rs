@@ -1,7 +1,7 @@
 //! Every route, in one table, each with the rule of who may call it.
 
 use crate::access::{Access, Rule, Scope};
-use crate::handlers::{audit, auth, backup, download, files, keys, people, portal};
+use crate::handlers::{audit, auth, backup, download, files, keys, people, portal, settings};
 use crate::AppState;
 use axum::http::Method;
 use axum::routing::{delete, get, post, put, MethodRouter};
@@ -244,6 +244,44 @@ pub fn table() -> Vec<Route> {
             get(download::handle),
         ),
     ];
+    all.extend([
+        // Third-party backup storage
+        route(
+            M::GET,
+            "/api/2.0/settings/authservice",
+            Admin,
+            Global,
+            get(settings::list_consumers),
+        ),
+        route(
+            M::POST,
+            "/api/2.0/settings/authservice",
+            Admin,
+            Global,
+            post(settings::save_consumer),
+        ),
+        route(
+            M::GET,
+            "/api/2.0/settings/storage/backup",
+            Admin,
+            Global,
+            get(settings::backup_storages),
+        ),
+        route(
+            M::GET,
+            "/api/2.0/files/thirdparty/backup",
+            Authenticated,
+            files_scope,
+            get(settings::get_provider),
+        ),
+        route(
+            M::POST,
+            "/api/2.0/files/thirdparty/backup",
+            Authenticated,
+            files_scope,
+            post(settings::connect_provider),
+        ),
+    ]);
     all.push(route(
         M::GET,
         "/api/2.0/security/audit/events/last",

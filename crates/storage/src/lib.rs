@@ -1,8 +1,9 @@
 //! Blob storage behind one small async trait, [`BlobStore`], keyed by relative paths.
 //!
 //! This crate owns where bytes live. It knows nothing of portals, rows or HTTP. Local disk is
-//! [`LocalStore`]; object stores (S3, WebDAV through OpenDAL) implement the same trait later, and
-//! retries, encryption or metrics are decorators of it.
+//! [`LocalStore`]; object stores (S3, GCS, Swift) are [`ObjectStore`] through OpenDAL; a WebDAV
+//! folder is [`WebDavStore`]. Retries live in the remote stores; encryption or metrics would be
+//! decorators of the trait.
 //!
 //! The contract every implementation keeps: a `put` is atomic. Until it returns `Ok` nothing is
 //! visible under the key; after it returns, the whole object is durable. A failed or cancelled
@@ -13,10 +14,12 @@
 mod key;
 mod local;
 mod object;
+mod webdav;
 
 pub use key::{BlobKey, InvalidKey};
 pub use local::LocalStore;
 pub use object::{ObjectStore, S3Config};
+pub use webdav::WebDavStore;
 
 use bytes::Bytes;
 use futures_util::Stream;
@@ -69,4 +72,24 @@ pub trait BlobStore: Send + Sync + 'static {
         }
         Ok(())
     }
+}
+
+/// The first `limit` bytes of a stream.
+pub(crate) fn take_bytes(stream: ByteStream, limit: u64) -> impl Stream<Item = io::Result<Bytes>> + Send {
+    use futures_util::StreamExt;
+    futures_util::stream::unfold((stream, limit), |(mut stream, left)| async move {
+        if left == 0 {
+            return None;
+        }
+        match stream.next().await? {
+            Ok(mut chunk) => {
+                if chunk.len() as u64 > left {
+                    chunk.truncate(left as usize);
+                }
+                let left = left - chunk.len() as u64;
+                Some((Ok(chunk), (stream, left)))
+            }
+            Err(e) => Some((Err(e), (stream, 0))),
+        }
+    })
 }

@@ -16,6 +16,7 @@ fn config() -> Option<S3Config> {
             access_key,
             secret_key,
             root: format!("test-{}", uuid_like()),
+            ..S3Config::default()
         }),
         _ => {
             assert!(

@@ -10,3 +10,4 @@ pub mod files;
 pub mod keys;
 pub mod people;
 pub mod portal;
+pub mod settings;

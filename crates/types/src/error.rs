@@ -30,6 +30,9 @@ pub enum ErrorKind {
     TooManyRequests,
     /// A bug or an outage on our side. The message sent is generic; the real error is logged.
     Internal,
+    /// An external storage (an S3 bucket, a WebDAV server) failed or cannot be reached; the
+    /// message names it and the cause.
+    StorageUnavailable,
 }
 
 /// What one row of the table says about an error kind.
@@ -63,6 +66,7 @@ impl ErrorKind {
                 -2146233088,
             ),
             Self::Internal => (500, "System.Exception", -2146233088),
+            Self::StorageUnavailable => (502, "System.Net.Http.HttpRequestException", -2146233088),
         };
         ErrorSpec {
             status,
@@ -72,7 +76,7 @@ impl ErrorKind {
     }
 
     /// Every kind, for tests that walk the table.
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 11] = [
         Self::BadRequest,
         Self::Unauthorized,
         Self::AccessDenied,
@@ -83,6 +87,7 @@ impl ErrorKind {
         Self::UnsupportedMediaType,
         Self::TooManyRequests,
         Self::Internal,
+        Self::StorageUnavailable,
     ];
 }
 
@@ -147,11 +152,13 @@ mod tests {
     }
 
     #[test]
-    fn client_errors_are_4xx_and_only_internal_is_5xx() {
+    fn client_errors_are_4xx_and_only_server_side_failures_are_5xx() {
         for kind in ErrorKind::ALL {
             let status = kind.spec().status;
             if kind == ErrorKind::Internal {
                 assert_eq!(status, 500);
+            } else if kind == ErrorKind::StorageUnavailable {
+                assert_eq!(status, 502);
             } else {
                 assert!((400..500).contains(&status), "{kind:?} maps to {status}");
             }

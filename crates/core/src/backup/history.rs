@@ -1,6 +1,7 @@
 //! The backup history: listing (dropping records whose archive vanished), deleting, counting,
 //! retention and expiry.
 
+use super::target::Stored;
 use crate::caller::Caller;
 use crate::{Core, Error, Result};
 use backspace_meta::BackupRecord;
@@ -23,10 +24,7 @@ impl Core {
     pub async fn backup_history(&self, caller: &Caller, dump: bool) -> Result<Vec<BackupRecord>> {
         let mut out = Vec::new();
         for record in self.store.records(self.scope(caller, dump)?).await? {
-            if self
-                .archive_exists(record.portal_id, record.storage_type, &record.storage_path)
-                .await?
-            {
+            if self.archive_exists(Stored::of(&record)).await? {
                 out.push(record);
             } else {
                 tracing::info!(backup = %record.id, "the archive of a history record is gone; dropping the record");
@@ -37,11 +35,12 @@ impl Core {
     }
 
     async fn delete_record(&self, record: &BackupRecord) -> Result<()> {
-        // The record goes first: a crash between the two leaves an archive nobody lists, never a
-        // listed backup without its archive.
+        // The archive goes first: when its store fails (a bucket out of reach) the record stays
+        // and the delete can be retried, so no archive is ever left behind unlisted. A crash
+        // between the two leaves a record without its archive, which the next listing drops.
+        self.delete_archive(Stored::of(record)).await?;
         self.store.remove_record(record.portal_id, record.id).await?;
-        self.delete_archive(record.portal_id, record.storage_type, &record.storage_path)
-            .await
+        Ok(())
     }
 
     /// `DELETE /api/2.0/backup/deletebackup/{id}`: 404 for unknown ids and other portals' ids.
@@ -103,6 +102,22 @@ impl Core {
         Ok(deleted)
     }
 
+    /// One step of the cleaner worker, on one instance at a time: the instance that holds the
+    /// `cleaner` lease (taken for [`CLEANER_LEASE_MS`], renewed by each step of its holder) runs
+    /// it; the others skip. `None` when another instance holds the lease.
+    pub async fn run_cleaner(&self, now: i64) -> Result<Option<usize>> {
+        let held = self
+            .store
+            .try_lease("cleaner", &self.settings.instance, now, now + CLEANER_LEASE_MS)
+            .await?;
+        if !held {
+            return Ok(None);
+        }
+        let cleaned = self.clean_expired(now).await?;
+        self.store.purge_sessions(now).await?;
+        Ok(Some(cleaned))
+    }
+
     /// The cleaner: deletes backups whose expiry has passed (`DataStore`, after 24 hours).
     pub async fn clean_expired(&self, now: i64) -> Result<usize> {
         let expired = self.store.expired_records(now).await?;
@@ -112,6 +127,10 @@ impl Core {
         Ok(expired.len())
     }
 }
+
+/// How long the cleaner's lease lasts: longer than its period (5 minutes), so its holder keeps
+/// it while it lives, and another instance takes over within 10 minutes when it dies.
+pub const CLEANER_LEASE_MS: i64 = 10 * 60 * 1000;
 
 /// The counting window: `from` defaults to the first of the current UTC month, `to` to now + 1 s.
 pub(crate) fn count_window(from: Option<i64>, to: Option<i64>, now: i64) -> Result<(i64, i64)> {

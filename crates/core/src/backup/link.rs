@@ -69,9 +69,7 @@ impl Core {
         let record = record
             .filter(|r| !r.removed)
             .ok_or_else(|| Error::NotFound(format!("backup `{id}` not found")))?;
-        let data = self
-            .open_archive(record.portal_id, record.storage_type, &record.storage_path)
-            .await?;
+        let data = self.open_archive(super::target::Stored::of(&record)).await?;
         Ok((record.file_name, record.size, data))
     }
 

@@ -16,7 +16,7 @@ use crate::caller::Caller;
 use crate::{Core, Error, Result};
 use backspace_format::{ArchiveReader, Compression, FormatError};
 use backspace_meta::{job_status, Job, JobEnd, JobKind, Snapshot};
-use backspace_storage::{BlobKey, ByteStream};
+use backspace_storage::{BlobKey, BlobStore, ByteStream};
 use backspace_types::datetime::now_ms;
 use backspace_types::dto::backup::RestoreRequest;
 use backspace_types::{FileId, PortalId, StorageType, TaskId};
@@ -39,6 +39,8 @@ struct Source {
     file_name: String,
     /// The portal whose records, files or upload hold the archive.
     owner: PortalId,
+    /// The storage parameters (JSON) of a third-party source.
+    params: String,
 }
 
 /// A file staged during a restore: its new blob key, size and digest.
@@ -75,6 +77,7 @@ impl Core {
                     storage_type: record.storage_type,
                     path: record.storage_path,
                     file_name: record.file_name,
+                    params: record.storage_params,
                 }
             }
             Err(_) => {
@@ -144,6 +147,7 @@ impl Core {
                     storage_type: UPLOAD_SOURCE,
                     path: String::new(),
                     file_name,
+                    params: String::new(),
                 });
             }
         }
@@ -163,6 +167,7 @@ impl Core {
                     storage_type: 0,
                     path: id.to_string(),
                     file_name: file.item.title,
+                    params: String::new(),
                 })
             }
             StorageType::Local => {
@@ -176,15 +181,68 @@ impl Core {
                     storage_type: 3,
                     path: canonical.display().to_string(),
                     file_name,
+                    params: String::new(),
+                })
+            }
+            StorageType::ThridpartyDocuments => {
+                // A provider file id (`sbox-3|name`), or a name inside the connected folder.
+                let (folder_id, key) = match super::provider::parse_entry_id(&path) {
+                    Some((id, rel)) => (format!("sbox-{id}"), rel),
+                    None => {
+                        let provider =
+                            self.store.backup_provider(caller.portal.id).await?.ok_or_else(|| {
+                                Error::NotFound("no third-party backup folder is connected".to_owned())
+                            })?;
+                        (format!("sbox-{}", provider.id), path.trim_matches('/').to_owned())
+                    }
+                };
+                let (provider, _) = self.provider_folder(caller.portal.id, &folder_id).await?;
+                let key = BlobKey::new(key).map_err(|e| Error::BadRequest(format!("filePath `{path}`: {e}")))?;
+                let store = Self::provider_store(&provider)?;
+                match store.size(&key).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => return Err(Error::NotFound("The required file was not found".to_owned())),
+                    Err(e) => return Err(Error::StorageUnavailable(format!("the WebDAV folder failed: {e}"))),
+                }
+                Ok(Source {
+                    owner: caller.portal.id,
+                    storage_type: 1,
+                    file_name: key.as_str().rsplit('/').next().unwrap_or_default().to_owned(),
+                    path: key.to_string(),
+                    params: serde_json::json!({ "folderId": folder_id }).to_string(),
+                })
+            }
+            StorageType::ThirdPartyConsumer => {
+                let consumer = self.resolve_consumer(caller.portal.id, &params).await?;
+                // `filePath` names the object inside the backup sub-folder (DocSpace's subdir).
+                let name = path.trim_start_matches('/');
+                let name = name
+                    .strip_prefix(&format!("{}/", super::consumer::SUBDIR))
+                    .unwrap_or(name);
+                let key = consumer.key(name)?;
+                let store = self.consumer_store(caller.portal.id, &consumer).await?;
+                match store.size(&key).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => return Err(Error::NotFound("The required file was not found".to_owned())),
+                    Err(e) => {
+                        return Err(Error::StorageUnavailable(format!(
+                            "the {} failed: {e}",
+                            consumer.describe()
+                        )))
+                    }
+                }
+                Ok(Source {
+                    owner: caller.portal.id,
+                    storage_type: 5,
+                    file_name: key.as_str().rsplit('/').next().unwrap_or_default().to_owned(),
+                    path: key.to_string(),
+                    params: serde_json::to_string(&consumer.params).unwrap_or_else(|_| "{}".into()),
                 })
             }
             StorageType::DataStore => Err(Error::BadRequest(
                 "restore a DataStore backup by its backupId".to_owned(),
             )),
             StorageType::CustomCloud => Err(Error::BadRequest("Unknown storage type.".to_owned())),
-            other => Err(Error::BadRequest(format!(
-                "storage type {other:?} (third-party storage) is not supported yet by this server"
-            ))),
         }
     }
 
@@ -245,7 +303,13 @@ impl Core {
         if source.storage_type == UPLOAD_SOURCE {
             return self.open_upload(source.owner).await;
         }
-        self.open_archive(source.owner, source.storage_type, &source.path).await
+        self.open_archive(super::target::Stored {
+            portal: source.owner,
+            storage_type: source.storage_type,
+            path: &source.path,
+            params: std::borrow::Cow::Borrowed(&source.params),
+        })
+        .await
     }
 
     async fn restore_into(&self, portal: PortalId, source: &Source, ctx: &JobContext) -> Result<()> {

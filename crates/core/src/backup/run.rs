@@ -28,6 +28,16 @@ struct Produced {
 const MISSING_WARNING: &str =
     "Some files were not included in the backup: their bytes are missing from storage. See the server log.";
 
+/// Where an archive a run produced is, for deleting it again.
+fn stored<'a>(portal: backspace_types::PortalId, target: &Target, path: &'a str) -> super::target::Stored<'a> {
+    super::target::Stored {
+        portal,
+        storage_type: Core::storage_number_of(target),
+        path,
+        params: std::borrow::Cow::Owned(target.params_json()),
+    }
+}
+
 /// `{alias}_{yyyy-MM-dd_HH-mm-ss}.{ext}` in UTC.
 fn archive_name(alias: &str, unix_ms: i64, ext: &str) -> String {
     let t = backspace_types::plain_utc(unix_ms).replace('T', "_").replace(':', "-");
@@ -160,9 +170,7 @@ impl Core {
         let end = match result {
             Ok(_) | Err(_) if ctx.is_cancelled() => {
                 if let Ok(p) = &result {
-                    let _ = self
-                        .delete_archive(portal, Self::storage_number_of(&target), &p.storage_path)
-                        .await;
+                    let _ = self.delete_archive(stored(portal, &target, &p.storage_path)).await;
                 }
                 JobEnd {
                     status: job_status::CANCELED,
@@ -178,9 +186,7 @@ impl Core {
                     ..JobEnd::default()
                 },
                 Err(e) => {
-                    let _ = self
-                        .delete_archive(portal, Self::storage_number_of(&target), &p.storage_path)
-                        .await;
+                    let _ = self.delete_archive(stored(portal, &target, &p.storage_path)).await;
                     JobEnd {
                         status: job_status::COMPLETED,
                         error: job_message(&e),
@@ -238,16 +244,22 @@ impl Core {
             size: p.size as i64,
             storage_type: Self::storage_number_of(target),
             storage_path: p.storage_path.clone(),
-            storage_params: serde_json::to_string(&target.params()).unwrap_or_else(|_| "{}".into()),
+            storage_params: target.params_json(),
             created_at: now,
             expires_at,
             removed: false,
         };
+        // A consumer's link is the store's own, presigned for as long as a DataStore link lives.
+        let link = match (target, expires_at) {
+            (_, Some(at)) => Some(self.download_link(id, at).await?),
+            (Target::Consumer(consumer), None) => {
+                self.presigned_link(portal, consumer, &p.storage_path, self.settings.backup.datastore_ttl)
+                    .await?
+            }
+            _ => None,
+        };
         self.store.insert_record(&record).await?;
-        match expires_at {
-            Some(at) => Ok(Some(self.download_link(id, at).await?)),
-            None => Ok(None),
-        }
+        Ok(link)
     }
 
     /// Takes the snapshot and streams the archive to the target.

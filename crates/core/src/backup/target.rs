@@ -1,11 +1,13 @@
-//! Where archives go: a room or folder of the portal (`Documents`), a server directory under
-//! the configured roots (`Local`), or the server's temporary store (`DataStore`).
+//! Where archives go: a room or folder of the portal (`Documents`), the portal's WebDAV backup
+//! folder (`ThridpartyDocuments`), a server directory under the configured roots (`Local`), the
+//! server's temporary store (`DataStore`), or a consumer's bucket (`ThirdPartyConsumer`).
 
+use super::consumer::{Consumer, Module};
 use super::storage_number;
 use crate::caller::Caller;
 use crate::files::Upload;
 use crate::{Core, Error, Result};
-use backspace_storage::{BlobKey, ByteStream};
+use backspace_storage::{BlobKey, BlobStore, ByteStream, StorageError};
 use backspace_types::{FileId, FolderId, FolderType, PortalId, StorageType, TaskId};
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -22,6 +24,14 @@ pub(crate) enum Target {
         dir: PathBuf,
     },
     DataStore,
+    /// A folder of the portal's WebDAV backup provider: `folder_id` as the client named it
+    /// (`sbox-3`), `dir` the path inside the provider's root.
+    Provider {
+        folder_id: String,
+        dir: String,
+    },
+    /// A bucket of a data-store consumer.
+    Consumer(Consumer),
     /// A type that exists in DocSpace but stores nothing (`CustomCloud`): its job fails.
     Unknown,
 }
@@ -32,6 +42,8 @@ impl Target {
             Self::Documents { .. } => StorageType::Documents,
             Self::Local { .. } => StorageType::Local,
             Self::DataStore => StorageType::DataStore,
+            Self::Provider { .. } => StorageType::ThridpartyDocuments,
+            Self::Consumer(_) => StorageType::ThirdPartyConsumer,
             Self::Unknown => StorageType::CustomCloud,
         }
     }
@@ -41,16 +53,58 @@ impl Target {
         match self {
             Self::Documents { folder } => BTreeMap::from([("folderId".to_owned(), folder.to_string())]),
             Self::Local { dir } => BTreeMap::from([("filePath".to_owned(), dir.display().to_string())]),
+            Self::Provider { folder_id, .. } => BTreeMap::from([("folderId".to_owned(), folder_id.clone())]),
+            Self::Consumer(c) => c.params.clone(),
             _ => BTreeMap::new(),
         }
     }
+
+    /// [`Target::params`] as the JSON a record or job keeps.
+    pub fn params_json(&self) -> String {
+        serde_json::to_string(&self.params()).unwrap_or_else(|_| "{}".into())
+    }
 }
 
-fn not_yet(t: StorageType) -> Error {
-    Error::BadRequest(format!(
-        "storage type {t:?} (third-party storage) is not supported yet by this server; use Documents, Local or DataStore"
-    ))
+/// Where a stored archive is: what a history record or a restore source says.
+#[derive(Clone, Debug)]
+pub(crate) struct Stored<'a> {
+    pub portal: PortalId,
+    pub storage_type: i64,
+    pub path: &'a str,
+    /// The record's storage parameters (JSON).
+    pub params: std::borrow::Cow<'a, str>,
 }
+
+impl<'a> Stored<'a> {
+    pub fn of(record: &'a backspace_meta::BackupRecord) -> Self {
+        Self {
+            portal: record.portal_id,
+            storage_type: record.storage_type,
+            path: &record.storage_path,
+            params: std::borrow::Cow::Borrowed(&record.storage_params),
+        }
+    }
+
+    fn params(&self) -> BTreeMap<String, String> {
+        serde_json::from_str::<BTreeMap<String, String>>(&self.params)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect()
+    }
+}
+
+/// A remote store's error as the job or the client sees it: naming the target.
+fn remote(what: String) -> impl FnOnce(StorageError) -> Error {
+    move |e| match e {
+        StorageError::Input { source, .. } => Error::Internal(source.to_string()),
+        StorageError::NotFound(key) => Error::NotFound(format!("the backup `{key}` is not in the {what}")),
+        other => Error::StorageUnavailable(format!("the {what} failed: {other}")),
+    }
+}
+
+/// How long a history listing waits for a remote store before keeping a record unchecked.
+const EXISTS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The canonical form of `raw` if it is an existing directory under one of `roots`; symlinks
 /// are resolved before the check, so a link cannot lead out of a root.
@@ -136,8 +190,41 @@ impl Core {
             }
             StorageType::DataStore => Ok(Target::DataStore),
             StorageType::CustomCloud => Ok(Target::Unknown),
-            t @ (StorageType::ThridpartyDocuments | StorageType::ThirdPartyConsumer) => Err(not_yet(t)),
+            StorageType::ThridpartyDocuments => {
+                let folder_id = params
+                    .get("folderid")
+                    .map(|v| v.trim().to_owned())
+                    .filter(|v| !v.is_empty() && v.parse::<i64>().is_err())
+                    .ok_or_else(|| {
+                        Error::BadRequest(
+                            "wrong folder type: folderId must be the id of the connected third-party folder (sbox-N)"
+                                .to_owned(),
+                        )
+                    })?;
+                let (_, dir) = self.provider_folder(caller.portal.id, &folder_id).await?;
+                Ok(Target::Provider { folder_id, dir })
+            }
+            StorageType::ThirdPartyConsumer => {
+                Ok(Target::Consumer(self.resolve_consumer(caller.portal.id, params).await?))
+            }
         }
+    }
+
+    /// A consumer target of stored parameters.
+    fn stored_consumer(stored: &Stored<'_>) -> Result<Consumer> {
+        let params = stored.params();
+        let module = params
+            .get("module")
+            .and_then(|m| Module::parse(m))
+            .ok_or_else(|| Error::BadRequest("the backup's storage module is unknown".to_owned()))?;
+        Ok(Consumer { module, params })
+    }
+
+    /// The WebDAV store and archive key of a stored archive.
+    async fn stored_provider(&self, stored: &Stored<'_>) -> Result<(backspace_storage::WebDavStore, BlobKey)> {
+        let folder_id = stored.params().get("folderid").cloned().unwrap_or_default();
+        let (provider, _) = self.provider_folder(stored.portal, &folder_id).await?;
+        Ok((Self::provider_store(&provider)?, blob_key(stored.path)?))
     }
 
     /// Stores an archive stream at the target under `file_name`; returns the storage path the
@@ -183,13 +270,60 @@ impl Core {
                 result?;
                 Ok(final_path.display().to_string())
             }
+            Target::Provider { folder_id, dir } => {
+                let (provider, _) = self.provider_folder(caller.portal.id, folder_id).await?;
+                let store = Self::provider_store(&provider)?;
+                let key = blob_key(&if dir.is_empty() {
+                    file_name.to_owned()
+                } else {
+                    format!("{dir}/{file_name}")
+                })?;
+                let what = format!("WebDAV folder {}", store.url());
+                store.put(&key, data).await.map_err(remote(what))?;
+                Ok(key.to_string())
+            }
+            Target::Consumer(consumer) => {
+                let store = self.consumer_store(caller.portal.id, consumer).await?;
+                let key = consumer.key(file_name)?;
+                // A missing bucket or a rejected key is named before anything is uploaded (some
+                // servers create a bucket on the first put).
+                store.check().await.map_err(remote(consumer.describe()))?;
+                store.put(&key, data).await.map_err(remote(consumer.describe()))?;
+                Ok(key.to_string())
+            }
             Target::Unknown => Err(Error::BadRequest("Unknown storage type.".to_owned())),
         }
     }
 
+    /// A link to download a consumer's archive directly from its store, valid for `ttl`.
+    pub(crate) async fn presigned_link(
+        &self,
+        portal: PortalId,
+        consumer: &Consumer,
+        key: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<String>> {
+        let store = self.consumer_store(portal, consumer).await?;
+        store
+            .presign_get(&blob_key(key)?, ttl)
+            .await
+            .map_err(remote(consumer.describe()))
+    }
+
     /// Opens a stored archive for reading.
-    pub(crate) async fn open_archive(&self, portal: PortalId, storage: i64, path: &str) -> Result<ByteStream> {
-        match super::storage_from_number(storage) {
+    pub(crate) async fn open_archive(&self, stored: Stored<'_>) -> Result<ByteStream> {
+        let (portal, path) = (stored.portal, stored.path);
+        match super::storage_from_number(stored.storage_type) {
+            Some(StorageType::ThridpartyDocuments) => {
+                let (store, key) = self.stored_provider(&stored).await?;
+                let what = format!("WebDAV folder {}", store.url());
+                store.get(&key).await.map_err(remote(what))
+            }
+            Some(StorageType::ThirdPartyConsumer) => {
+                let consumer = Self::stored_consumer(&stored)?;
+                let store = self.consumer_store(portal, &consumer).await?;
+                store.get(&blob_key(path)?).await.map_err(remote(consumer.describe()))
+            }
             Some(StorageType::DataStore) => Ok(self.blobs.get(&blob_key(path)?).await?),
             Some(StorageType::Documents) => {
                 let id: FileId = path
@@ -212,9 +346,47 @@ impl Core {
         }
     }
 
-    /// Whether a stored archive is still there (a Documents file in the Trash counts as gone).
-    pub(crate) async fn archive_exists(&self, portal: PortalId, storage: i64, path: &str) -> Result<bool> {
-        match super::storage_from_number(storage) {
+    /// Whether a stored archive is still there (a Documents file in the Trash counts as gone; a
+    /// remote store that cannot answer keeps the record).
+    pub(crate) async fn archive_exists(&self, stored: Stored<'_>) -> Result<bool> {
+        let (portal, path) = (stored.portal, stored.path);
+        let remote_size = |what: String, result: std::result::Result<Result<Option<u64>, StorageError>, _>| match result
+        {
+            Ok(Ok(size)) => Ok(size.is_some()),
+            Ok(Err(e)) => {
+                tracing::warn!(path, error = %e, "cannot check a backup in the {what}; keeping its record");
+                Ok(true)
+            }
+            Err(_) => {
+                tracing::warn!(path, "the {what} did not answer in time; keeping the record");
+                Ok(true)
+            }
+        };
+        match super::storage_from_number(stored.storage_type) {
+            Some(StorageType::ThridpartyDocuments) => match self.stored_provider(&stored).await {
+                Ok((store, key)) => {
+                    let what = format!("WebDAV folder {}", store.url());
+                    remote_size(what, tokio::time::timeout(EXISTS_TIMEOUT, store.size(&key)).await)
+                }
+                // The provider was disconnected or replaced: as in DocSpace, the backup is gone.
+                Err(Error::NotFound(_)) => Ok(false),
+                Err(e) => Err(e),
+            },
+            Some(StorageType::ThirdPartyConsumer) => {
+                let consumer = Self::stored_consumer(&stored)?;
+                let store = match self.consumer_store(portal, &consumer).await {
+                    Ok(store) => store,
+                    Err(e) => {
+                        tracing::warn!(path, error = %e, "cannot open a consumer store; keeping the record");
+                        return Ok(true);
+                    }
+                };
+                let key = blob_key(path)?;
+                remote_size(
+                    consumer.describe(),
+                    tokio::time::timeout(EXISTS_TIMEOUT, store.size(&key)).await,
+                )
+            }
             Some(StorageType::DataStore) => Ok(self.blobs.size(&blob_key(path)?).await?.is_some()),
             Some(StorageType::Documents) => {
                 let Ok(id) = path.parse::<FileId>() else {
@@ -232,8 +404,25 @@ impl Core {
     }
 
     /// Deletes a stored archive; a missing one is not an error.
-    pub(crate) async fn delete_archive(&self, portal: PortalId, storage: i64, path: &str) -> Result<()> {
-        match super::storage_from_number(storage) {
+    pub(crate) async fn delete_archive(&self, stored: Stored<'_>) -> Result<()> {
+        let (portal, path) = (stored.portal, stored.path);
+        match super::storage_from_number(stored.storage_type) {
+            Some(StorageType::ThridpartyDocuments) => match self.stored_provider(&stored).await {
+                Ok((store, key)) => {
+                    let what = format!("WebDAV folder {}", store.url());
+                    store.delete(&key).await.map_err(remote(what))
+                }
+                Err(Error::NotFound(_)) => Ok(()),
+                Err(e) => Err(e),
+            },
+            Some(StorageType::ThirdPartyConsumer) => {
+                let consumer = Self::stored_consumer(&stored)?;
+                let store = self.consumer_store(portal, &consumer).await?;
+                store
+                    .delete(&blob_key(path)?)
+                    .await
+                    .map_err(remote(consumer.describe()))
+            }
             Some(StorageType::DataStore) => Ok(self.blobs.delete(&blob_key(path)?).await?),
             Some(StorageType::Documents) => {
                 if let Ok(id) = path.parse::<FileId>() {

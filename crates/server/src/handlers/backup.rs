@@ -54,6 +54,8 @@ fn history_record(r: &BackupRecord) -> HistoryRecord {
 
 fn schedule_dto(s: &Schedule) -> ScheduleDto {
     let stored: BTreeMap<String, String> = serde_json::from_str(&s.storage_params).unwrap_or_default();
+    // Secrets passed with a consumer schedule stay on the server.
+    let stored = backspace_core::backup::public_params(&stored);
     let storage_type = StorageType::from_number(s.storage_type).unwrap_or(StorageType::Documents);
     let mut params: BTreeMap<String, Option<String>> =
         stored.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
