@@ -1,12 +1,15 @@
 # Starts a throw-away S3 server (s3s-fs, which checks SigV4 signatures; path-style) on loopback
 # for the test suite. Source this file, call `s3_start`, and `s3_stop` when done.
-# s3_start exports BACKSPACE_TEST_S3_ENDPOINT, _BUCKET, _ACCESS_KEY and _SECRET_KEY.
+# s3_start exports BACKSPACE_TEST_S3_ENDPOINT, _BUCKET, _ACCESS_KEY and _SECRET_KEY, and
+# BACKSPACE_TEST_S3FS (the binary, for tests that start servers of their own).
 
 s3_start() {
     if ! command -v s3s-fs >/dev/null 2>&1; then
         echo "s3s-fs: not installed; installing it with cargo (a few minutes, once)" >&2
         cargo install s3s-fs --version 0.14.1 --features binary --locked >&2
     fi
+    BACKSPACE_TEST_S3FS=$(command -v s3s-fs)
+    export BACKSPACE_TEST_S3FS
     S3_DIR=$(mktemp -d /tmp/backspace-s3.XXXXXX)
     mkdir -p "$S3_DIR/backspace-test"
     local port key secret

@@ -458,3 +458,75 @@ async fn backups_go_to_a_webdav_folder_and_come_back() {
     );
     assert!(history(&s, &owner).await.is_empty());
 }
+
+#[tokio::test]
+async fn the_official_python_sdk_backs_up_to_s3_and_restores() {
+    let Some(s3) = S3Fs::spawn() else { return };
+    let s = TestServer::spawn().await;
+    let owner = Auth::bearer(&s.owner_token().await);
+    let room = s.room(&owner, "SDK").await;
+    s.upload(&owner, room, "doc.bin", bytes(1 << 20, 3)).await;
+    let token = s.owner_token().await;
+    let python = std::env::var("BACKSPACE_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/sdk_s3.py");
+    let out = std::process::Command::new(python)
+        .args([
+            script,
+            &s.base,
+            &token,
+            &s3.endpoint,
+            &s3.bucket,
+            &s3.access,
+            &s3.secret,
+        ])
+        .output()
+        .expect("run the SDK script");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "the SDK script failed:\n{text}");
+    assert!(text.contains("checks passed"), "{text}");
+    assert_eq!(
+        s3.objects(),
+        Vec::<String>::new(),
+        "the deleted backup is still in the bucket"
+    );
+}
+
+#[tokio::test]
+async fn google_cloud_and_rackspace_targets_fail_with_errors_that_name_them() {
+    let s = TestServer::spawn().await;
+    let owner = Auth::bearer(&s.owner_token().await);
+    // Nothing listens on this port: Rackspace's sign-in cannot be reached.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let identity = format!("http://{}/v2.0/tokens", closed.local_addr().unwrap());
+    drop(closed);
+    for (params, needle) in [
+        (
+            json!([{"key": "module", "value": "googlecloud"}, {"key": "bucket", "value": "gb"},
+                   {"key": "json", "value": "{not json"}]),
+            "googlecloud bucket `gb`",
+        ),
+        (
+            json!([{"key": "module", "value": "rackspace"}, {"key": "private_container", "value": "rc"},
+                   {"key": "username", "value": "u"}, {"key": "apiKey", "value": "k"},
+                   {"key": "identityurl", "value": identity}]),
+            "signing in to Rackspace",
+        ),
+    ] {
+        start_backup(&s, &owner, json!({"storageType": 5, "storageParams": params})).await;
+        let done = wait_backup(&s, &owner).await;
+        assert!(done["error"].as_str().unwrap().contains(needle), "{done}");
+    }
+    assert!(history(&s, &owner).await.is_empty());
+    let (status, v) = s
+        .post(
+            "/api/2.0/backup/startbackup",
+            &owner,
+            json!({"storageType": 5, "storageParams": [{"key": "module", "value": "googlecloud"}, {"key": "json", "value": "{}"}]}),
+        )
+        .await;
+    assert_error(status, &v, 400, "bucket is required");
+}

@@ -124,6 +124,13 @@ impl TestServer {
         Self::start(self.data_dir.clone(), self.database_url.clone(), env).await
     }
 
+    /// A second instance on this one's database only: its own, empty data directory.
+    pub async fn spawn_on_database(&self, env: &[(&str, &str)]) -> Self {
+        let data_dir = std::env::temp_dir().join(format!("backspace-it-{}", unique()));
+        std::fs::create_dir_all(&data_dir).unwrap();
+        Self::start(data_dir, self.database_url.clone(), env).await
+    }
+
     /// Kills the process at once (SIGKILL): no shutdown, no cleanup.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -86,14 +86,30 @@ impl Drop for Fixture {
     }
 }
 
+/// The metadata database of a test: SQLite in `dir`, or with `BACKSPACE_TEST_DATABASE=postgres`
+/// a fresh database on the server named by `BACKSPACE_TEST_POSTGRES_URL` (CI runs this suite on
+/// both).
+async fn database_url(dir: &std::path::Path) -> String {
+    if std::env::var("BACKSPACE_TEST_DATABASE").as_deref() != Ok("postgres") {
+        return format!("sqlite://{}?mode=rwc", dir.join("m.db").display());
+    }
+    use sqlx::Connection;
+    let admin = std::env::var("BACKSPACE_TEST_POSTGRES_URL")
+        .expect("BACKSPACE_TEST_DATABASE=postgres needs BACKSPACE_TEST_POSTGRES_URL");
+    let name = format!("bs_jobs_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to postgres");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    format!("{base}/{name}")
+}
+
 async fn fixture() -> Fixture {
     let dir = std::env::temp_dir().join(format!("backspace-jobs-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(dir.join("local")).unwrap();
-    let store = Arc::new(
-        SqlStore::connect(&format!("sqlite://{}?mode=rwc", dir.join("m.db").display()))
-            .await
-            .unwrap(),
-    );
+    let store = Arc::new(SqlStore::connect(&database_url(&dir).await).await.unwrap());
     let gate = Arc::new(Gate {
         inner: LocalStore::open(dir.join("files")).await.unwrap(),
         hold_gets: AtomicBool::new(false),

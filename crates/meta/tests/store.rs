@@ -571,3 +571,74 @@ async fn a_snapshot_restores_exactly_and_a_collision_changes_nothing() {
         assert_eq!(store.portal(a.id).await.unwrap().unwrap().status, 4);
     }
 }
+
+#[tokio::test]
+async fn consumer_keys_backup_providers_and_worker_leases() {
+    use backspace_meta::{BackupProvider, ThirdPartyStore};
+    for store in stores().await {
+        let (a, b) = (PortalId(1), PortalId(2));
+        assert!(store
+            .set_consumer_props(a, "s3", Some(r#"{"k":"1"}"#), 1)
+            .await
+            .unwrap());
+        assert!(
+            !store
+                .set_consumer_props(a, "s3", Some(r#"{"k":"1"}"#), 2)
+                .await
+                .unwrap(),
+            "unchanged"
+        );
+        assert!(store
+            .set_consumer_props(a, "s3", Some(r#"{"k":"2"}"#), 3)
+            .await
+            .unwrap());
+        assert_eq!(
+            store.consumer_props(a, "s3").await.unwrap().as_deref(),
+            Some(r#"{"k":"2"}"#)
+        );
+        assert_eq!(
+            store.consumer_props(b, "s3").await.unwrap(),
+            None,
+            "another portal's keys"
+        );
+        assert!(store.set_consumer_props(a, "s3", None, 4).await.unwrap());
+        assert_eq!(store.consumer_props(a, "s3").await.unwrap(), None);
+
+        let provider = |portal, title: &str| BackupProvider {
+            portal_id: portal,
+            id: 0,
+            provider_key: "WebDav".into(),
+            title: title.into(),
+            url: "http://dav/".into(),
+            login: "u".into(),
+            password: "p".into(),
+            created_at: 7,
+        };
+        let first = store.set_backup_provider(&provider(a, "one")).await.unwrap();
+        let updated = store.set_backup_provider(&provider(a, "two")).await.unwrap();
+        assert_eq!(
+            (updated.id, updated.title.as_str()),
+            (first.id, "two"),
+            "an update keeps the id"
+        );
+        let other = store.set_backup_provider(&provider(b, "b")).await.unwrap();
+        assert_ne!(other.id, first.id);
+        assert_eq!(store.backup_provider(b).await.unwrap().unwrap().title, "b");
+
+        assert!(store.try_lease("cleaner", "x", 100, 200).await.unwrap());
+        assert!(!store.try_lease("cleaner", "y", 150, 250).await.unwrap(), "held by x");
+        assert!(
+            store.try_lease("cleaner", "x", 190, 300).await.unwrap(),
+            "renewed by its holder"
+        );
+        assert!(!store.try_lease("cleaner", "y", 299, 400).await.unwrap());
+        assert!(
+            store.try_lease("cleaner", "y", 301, 400).await.unwrap(),
+            "taken over once expired"
+        );
+        assert!(
+            store.try_lease("other", "x", 301, 400).await.unwrap(),
+            "leases are independent"
+        );
+    }
+}
