@@ -442,12 +442,20 @@ async fn hostile_and_bad_backup_inputs_get_clear_errors() {
             "not a valid BackupStorageType",
         ),
         (
-            "third-party storage",
+            "a consumer without a module",
             Method::POST,
             "/api/2.0/backup/startbackup".into(),
             Some(json!({"storageType": 5})),
             400,
-            "not supported yet",
+            "module is required",
+        ),
+        (
+            "a WebDAV folder that is not connected",
+            Method::POST,
+            "/api/2.0/backup/startbackup".into(),
+            Some(json!({"storageType": 1, "storageParams": [{"key": "folderId", "value": "sbox-1"}]})),
+            404,
+            "The required folder was not found",
         ),
         (
             "backupsStored 0",

@@ -438,6 +438,24 @@ async fn another_instance_fails_a_job_whose_lease_ran_out() {
     assert_eq!(other.recover_jobs_at(false, now + 2 * lease).await.unwrap(), 1);
     let job = f.store.job(f.owner.portal.id, JobKind::Backup).await.unwrap().unwrap();
     assert!(job.is_completed && job.error.contains("server stopped"), "{job:?}");
+
+    // The first instance was only cut off, not dead: when it goes on, it finds its lease gone,
+    // stops, and leaves neither a record nor an archive; the job stays failed.
+    f.gate.release();
+    for _ in 0..2000 {
+        if f.core.jobs().is_idle() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(f.core.jobs().is_idle(), "the cut-off job did not stop");
+    assert!(
+        f.store.records(f.owner.portal.id).await.unwrap().is_empty(),
+        "it recorded a backup"
+    );
+    assert_eq!(datastore_blobs(&f), 0, "its archive was left behind");
+    let job = f.store.job(f.owner.portal.id, JobKind::Backup).await.unwrap().unwrap();
+    assert!(job.error.contains("server stopped"), "{job:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -85,13 +85,21 @@ impl Core {
             let mut last = (-1, "");
             let lease = core.settings.job_lease.as_millis() as i64;
             while !done.load(Ordering::Relaxed) {
-                // The lease says this instance still runs the job.
-                if let Err(e) = core
+                // The lease says this instance still runs the job. A job whose lease ran out
+                // (this instance was cut off from the database for longer than the lease) has
+                // been failed by another instance: it stops here and removes its output, so it
+                // never records a backup that its job reports as failed.
+                match core
                     .store
                     .renew_lease(ctx.id, &core.settings.instance, now_ms() + lease)
                     .await
                 {
-                    tracing::warn!(job = %ctx.id, error = %e, "renewing a job lease failed");
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(job = %ctx.id, "the job's lease was lost to another instance; stopping it");
+                        ctx.cancel.store(true, Ordering::Relaxed);
+                    }
+                    Err(e) => tracing::warn!(job = %ctx.id, error = %e, "renewing a job lease failed"),
                 }
                 let now = (
                     ctx.progress.load(Ordering::Relaxed),

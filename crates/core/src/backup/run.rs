@@ -166,6 +166,15 @@ impl Core {
             .await;
         stop.store(true, Ordering::Relaxed);
         let _ = watcher.await;
+        // A last look at the lease before the record is written: when another instance failed
+        // this job meanwhile, the archive is removed and no record appears.
+        if result.is_ok() && !ctx.is_cancelled() {
+            let lease = now_ms() + self.settings.job_lease.as_millis() as i64;
+            if let Ok(false) = self.store.renew_lease(id, &self.settings.instance, lease).await {
+                tracing::warn!(job = %id, "the job's lease was lost to another instance; dropping its archive");
+                ctx.cancel.store(true, Ordering::Relaxed);
+            }
+        }
         let now = now_ms();
         let end = match result {
             Ok(_) | Err(_) if ctx.is_cancelled() => {
