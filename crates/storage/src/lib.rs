@@ -14,11 +14,13 @@
 mod key;
 mod local;
 mod object;
+mod prefix;
 mod webdav;
 
 pub use key::{BlobKey, InvalidKey};
 pub use local::LocalStore;
 pub use object::{ObjectStore, S3Config};
+pub use prefix::PrefixStore;
 pub use webdav::WebDavStore;
 
 use bytes::Bytes;

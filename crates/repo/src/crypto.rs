@@ -1,0 +1,207 @@
+//! Keys and sealing: the master key, its key slots, and authenticated encryption of every
+//! stored blob.
+
+use crate::RepoError;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+const NONCE: usize = 24;
+/// The length of the MAC that seals blobs of an unencrypted repository.
+const PLAIN_MAC: usize = 16;
+
+/// The keys of an open repository, derived from its 32-byte master secret.
+#[derive(Clone)]
+pub struct Keys {
+    encrypted: bool,
+    seal: [u8; 32],
+    id: [u8; 32],
+    /// Seeds the chunker's gear table, so chunk boundaries (and sizes) depend on the key.
+    pub chunker_seed: u64,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keys")
+            .field("encrypted", &self.encrypted)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Keys {
+    pub fn from_master(master: &[u8; 32], encrypted: bool) -> Self {
+        let seed = blake3::derive_key("backspace repository v1 chunker seed", master);
+        Self {
+            encrypted,
+            seal: blake3::derive_key("backspace repository v1 seal", master),
+            id: blake3::derive_key("backspace repository v1 chunk id", master),
+            chunker_seed: u64::from_le_bytes(seed[..8].try_into().expect("8 bytes")) | 1,
+        }
+    }
+
+    pub fn encrypted(&self) -> bool {
+        self.encrypted
+    }
+
+    /// A chunk's id: BLAKE3 keyed with the repository's id key, so ids reveal nothing about
+    /// content to anyone without the key.
+    pub fn chunk_id(&self, plain: &[u8]) -> ChunkId {
+        ChunkId(*blake3::keyed_hash(&self.id, plain).as_bytes())
+    }
+
+    /// Seals `plain`, bound to `aad`: `nonce(24) ‖ ciphertext ‖ tag(16)` with XChaCha20-Poly1305,
+    /// or, unencrypted, `plain ‖ keyed-BLAKE3(aad ‖ plain)[..16]`.
+    pub fn seal(&self, plain: &[u8], aad: &[u8]) -> Vec<u8> {
+        if !self.encrypted {
+            let mut out = Vec::with_capacity(plain.len() + PLAIN_MAC);
+            out.extend_from_slice(plain);
+            out.extend_from_slice(&self.plain_mac(plain, aad));
+            return out;
+        }
+        let mut nonce = [0u8; NONCE];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let cipher = XChaCha20Poly1305::new((&self.seal).into());
+        let sealed = cipher
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad })
+            .expect("encryption of an in-memory buffer does not fail");
+        let mut out = Vec::with_capacity(NONCE + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    /// Opens a sealed blob; any changed byte, or another `aad`, is an error.
+    pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, RepoError> {
+        let tampered = || RepoError::Corrupt("a sealed blob fails authentication".into());
+        if !self.encrypted {
+            if sealed.len() < PLAIN_MAC {
+                return Err(tampered());
+            }
+            let (plain, mac) = sealed.split_at(sealed.len() - PLAIN_MAC);
+            if self.plain_mac(plain, aad)[..] != *mac {
+                return Err(tampered());
+            }
+            return Ok(plain.to_vec());
+        }
+        if sealed.len() < NONCE + 16 {
+            return Err(tampered());
+        }
+        let (nonce, body) = sealed.split_at(NONCE);
+        XChaCha20Poly1305::new((&self.seal).into())
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad })
+            .map_err(|_| tampered())
+    }
+
+    fn plain_mac(&self, plain: &[u8], aad: &[u8]) -> [u8; PLAIN_MAC] {
+        let mut h = blake3::Hasher::new_keyed(&self.seal);
+        h.update(&(aad.len() as u64).to_le_bytes());
+        h.update(aad);
+        h.update(plain);
+        h.finalize().as_bytes()[..PLAIN_MAC].try_into().expect("16 bytes")
+    }
+}
+
+/// A chunk's id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChunkId(pub [u8; 32]);
+
+impl ChunkId {
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    pub fn from_hex(s: &str) -> Result<Self, RepoError> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).map_err(|_| RepoError::Corrupt(format!("`{s}` is not a chunk id")))?;
+        Ok(Self(out))
+    }
+}
+
+impl std::fmt::Debug for ChunkId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", &self.to_hex()[..16])
+    }
+}
+
+/// A key slot: the master secret sealed with a key derived from a passphrase by argon2id.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct KeySlot {
+    pub kdf: String,
+    pub mem_kib: u32,
+    pub iterations: u32,
+    pub lanes: u32,
+    pub salt: String,
+    pub sealed_key: String,
+}
+
+/// argon2id cost of new key slots: OWASP's recommendation (19 MiB, 2 passes).
+const MEM_KIB: u32 = 19 * 1024;
+const ITERATIONS: u32 = 2;
+
+fn kek(passphrase: &str, salt: &[u8], mem_kib: u32, iterations: u32, lanes: u32) -> Result<[u8; 32], RepoError> {
+    let params = argon2::Params::new(mem_kib, iterations, lanes, Some(32))
+        .map_err(|e| RepoError::Corrupt(format!("key slot parameters: {e}")))?;
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let mut out = [0u8; 32];
+    argon
+        .hash_password_into(passphrase.as_bytes(), salt, &mut out)
+        .map_err(|e| RepoError::Corrupt(format!("key derivation: {e}")))?;
+    Ok(out)
+}
+
+const SLOT_AAD: &[u8] = b"backspace repository v1 key slot";
+
+impl KeySlot {
+    /// Seals `master` under `passphrase`.
+    pub fn new(master: &[u8; 32], passphrase: &str) -> Result<Self, RepoError> {
+        let mut salt = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut salt);
+        let key = kek(passphrase, &salt, MEM_KIB, ITERATIONS, 1)?;
+        let mut nonce = [0u8; NONCE];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let sealed = XChaCha20Poly1305::new((&key).into())
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: master,
+                    aad: SLOT_AAD,
+                },
+            )
+            .expect("encryption of an in-memory buffer does not fail");
+        Ok(Self {
+            kdf: "argon2id".into(),
+            mem_kib: MEM_KIB,
+            iterations: ITERATIONS,
+            lanes: 1,
+            salt: hex::encode(salt),
+            sealed_key: hex::encode([&nonce[..], &sealed].concat()),
+        })
+    }
+
+    /// The master secret, when `passphrase` is this slot's.
+    pub fn unlock(&self, passphrase: &str) -> Result<Option<[u8; 32]>, RepoError> {
+        if self.kdf != "argon2id" || self.mem_kib > 4 * 1024 * 1024 || self.iterations > 64 || self.lanes > 64 {
+            return Err(RepoError::Corrupt(format!("unsupported key slot `{}`", self.kdf)));
+        }
+        let salt = hex::decode(&self.salt).map_err(|_| RepoError::Corrupt("key slot salt".into()))?;
+        let sealed = hex::decode(&self.sealed_key).map_err(|_| RepoError::Corrupt("key slot".into()))?;
+        if sealed.len() < NONCE + 16 {
+            return Err(RepoError::Corrupt("key slot is too short".into()));
+        }
+        let key = kek(passphrase, &salt, self.mem_kib, self.iterations, self.lanes)?;
+        let (nonce, body) = sealed.split_at(NONCE);
+        match XChaCha20Poly1305::new((&key).into()).decrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: body,
+                aad: SLOT_AAD,
+            },
+        ) {
+            Ok(master) if master.len() == 32 => Ok(Some(master.try_into().expect("32 bytes"))),
+            Ok(_) => Err(RepoError::Corrupt("key slot holds a key of the wrong length".into())),
+            Err(_) => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,1100 @@
+//! The repository: opening and creating it, writing and reading snapshots, verification and
+//! garbage collection.
+
+use crate::crypto::{ChunkId, KeySlot, Keys};
+use crate::pack::{self, BlobPlace, PackBuilder, PackId};
+use crate::RepoError;
+use backspace_storage::{BlobKey, BlobStore, ByteStream};
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::runtime::Handle;
+
+const FORMAT: &str = "backspace-repository";
+const VERSION: u32 = 1;
+const MIN_CHUNK: u32 = 256 * 1024;
+const AVG_CHUNK: u32 = 1024 * 1024;
+const MAX_CHUNK: u32 = 4 * 1024 * 1024;
+const PACK_SIZE: u32 = 16 * 1024 * 1024;
+/// A lock not refreshed for this long belongs to a process that died.
+const STALE_LOCK: Duration = Duration::from_secs(15 * 60);
+/// A writer refreshes its lock at least this often.
+const REFRESH: Duration = Duration::from_secs(60);
+/// A read of consecutive blobs of one pack is merged up to this size.
+const MAX_RUN: u64 = 16 * 1024 * 1024;
+/// The Bloom filter of referenced chunks in garbage collection: 32 MiB, whatever the size of the
+/// repository (about 1% false positives at 28 million chunks; a false positive keeps a dead chunk,
+/// never the reverse).
+const BLOOM_BITS: u64 = 32 * 1024 * 1024 * 8;
+const BLOOM_HASHES: u64 = 7;
+/// A pack whose live bytes fall under this share is rewritten with its live blobs only.
+const REPACK_BELOW: f64 = 0.5;
+
+fn key(s: impl Into<String>) -> Result<BlobKey, RepoError> {
+    BlobKey::new(s.into()).map_err(|e| RepoError::Corrupt(e.to_string()))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+async fn read_all(stream: ByteStream) -> Result<Vec<u8>, RepoError> {
+    let parts: Vec<Bytes> = stream.try_collect().await.map_err(RepoError::Input)?;
+    Ok(parts.concat())
+}
+
+fn one_shot(data: Vec<u8>) -> ByteStream {
+    Box::pin(futures_util::stream::iter([Ok(Bytes::from(data))]))
+}
+
+/// The secret a repository is opened or created with.
+#[derive(Clone, Copy, Debug)]
+pub enum Secret<'a> {
+    /// Encrypted, with a key slot for this passphrase.
+    Passphrase(&'a str),
+    /// Unencrypted: only when the server's configuration asks for it explicitly.
+    Unencrypted,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChunkerSizes {
+    min: u32,
+    avg: u32,
+    max: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Config {
+    format: String,
+    version: u32,
+    id: String,
+    encryption: String,
+    chunker: ChunkerSizes,
+    pack_size: u32,
+    #[serde(default)]
+    key_slots: Vec<KeySlot>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    plain_key: Option<String>,
+}
+
+/// A snapshot: one backup, as a list of entries made of chunks.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Snapshot {
+    pub version: u32,
+    pub id: String,
+    pub created: i64,
+    pub meta: serde_json::Value,
+    pub entries: Vec<SnapshotEntry>,
+}
+
+/// One entry (a file of the archive) of a snapshot.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SnapshotEntry {
+    pub name: String,
+    pub size: u64,
+    /// What the bytes were made from (e.g. `blake3:size` of a portal file): an entry with the
+    /// same source in the next backup reuses the chunks without reading the bytes again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// `[chunk id hex, raw length]`, in order.
+    pub chunks: Vec<(String, u32)>,
+}
+
+impl Snapshot {
+    pub fn size(&self) -> u64 {
+        self.entries.iter().map(|e| e.size).sum()
+    }
+
+    fn aad(id: &str) -> Vec<u8> {
+        [b"backspace repository v1 snapshot ".as_slice(), id.as_bytes()].concat()
+    }
+}
+
+/// Where every chunk is.
+pub type Index = HashMap<ChunkId, (PackId, BlobPlace)>;
+
+/// An open repository.
+pub struct Repository {
+    store: Arc<dyn BlobStore>,
+    keys: Keys,
+    config: Config,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("id", &self.config.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a writer did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WriteStats {
+    /// Bytes of the entries.
+    pub bytes: u64,
+    /// Bytes read and chunked (the rest was recognised from its source).
+    pub read: u64,
+    pub new_chunks: u64,
+    pub reused_chunks: u64,
+    /// Bytes of new packs written.
+    pub stored: u64,
+    pub packs: u64,
+}
+
+/// The result of reading a snapshot back.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verification {
+    pub checked_chunks: u64,
+    /// Ids of chunks that are missing or fail their checks.
+    pub damaged: Vec<String>,
+}
+
+/// What a garbage collection did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GcReport {
+    /// True when a writer was running: nothing was deleted, run it again later.
+    pub deferred: bool,
+    pub snapshots: u64,
+    pub deleted_packs: u64,
+    pub repacked_packs: u64,
+    pub freed_bytes: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct LockFile {
+    kind: String,
+    created: i64,
+    refreshed: i64,
+    /// A writer's packs, named before they are written.
+    #[serde(default)]
+    packs: Vec<String>,
+}
+
+impl Repository {
+    /// Opens the repository in `store`, or creates it when there is none.
+    pub async fn open_or_create(store: Arc<dyn BlobStore>, secret: Secret<'_>) -> Result<Self, RepoError> {
+        if store.size(&key("config")?).await?.is_some() {
+            let passphrase = match secret {
+                Secret::Passphrase(p) => Some(p),
+                Secret::Unencrypted => None,
+            };
+            Self::open(store, passphrase).await
+        } else {
+            Self::create(store, secret).await
+        }
+    }
+
+    /// Creates a repository; refuses when one exists.
+    pub async fn create(store: Arc<dyn BlobStore>, secret: Secret<'_>) -> Result<Self, RepoError> {
+        if store.size(&key("config")?).await?.is_some() {
+            return Err(RepoError::Refused("a repository exists here already".into()));
+        }
+        let mut master = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut master);
+        let mut id = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut id);
+        let (encryption, key_slots, plain_key) = match secret {
+            Secret::Passphrase(p) => {
+                if p.is_empty() {
+                    return Err(RepoError::Refused("the repository passphrase is empty".into()));
+                }
+                ("xchacha20poly1305", vec![KeySlot::new(&master, p)?], None)
+            }
+            Secret::Unencrypted => ("none", Vec::new(), Some(hex::encode(master))),
+        };
+        let config = Config {
+            format: FORMAT.into(),
+            version: VERSION,
+            id: hex::encode(id),
+            encryption: encryption.into(),
+            chunker: ChunkerSizes {
+                min: MIN_CHUNK,
+                avg: AVG_CHUNK,
+                max: MAX_CHUNK,
+            },
+            pack_size: PACK_SIZE,
+            key_slots,
+            plain_key,
+        };
+        let json = serde_json::to_vec_pretty(&config).map_err(|e| RepoError::Corrupt(e.to_string()))?;
+        store.put(&key("config")?, one_shot(json)).await?;
+        let keys = Keys::from_master(&master, secret_is_encrypted(secret));
+        Ok(Self { store, keys, config })
+    }
+
+    /// Opens an existing repository: with the passphrase of one of its key slots, or with none
+    /// when it is unencrypted.
+    pub async fn open(store: Arc<dyn BlobStore>, passphrase: Option<&str>) -> Result<Self, RepoError> {
+        let raw = read_all(store.get(&key("config")?).await?).await?;
+        let config: Config =
+            serde_json::from_slice(&raw).map_err(|e| RepoError::Corrupt(format!("the config is unreadable: {e}")))?;
+        if config.format != FORMAT || config.version != VERSION {
+            return Err(RepoError::Corrupt(format!(
+                "format `{}` version {} is not one this server reads",
+                config.format, config.version
+            )));
+        }
+        let sizes_ok = (64 * 1024..=MAX_CHUNK).contains(&config.chunker.min)
+            && config.chunker.min <= config.chunker.avg
+            && config.chunker.avg <= config.chunker.max
+            && config.chunker.max <= 16 * 1024 * 1024;
+        if !sizes_ok {
+            return Err(RepoError::Corrupt("the chunker sizes are out of range".into()));
+        }
+        let keys = match (config.encryption.as_str(), passphrase) {
+            ("none", _) => {
+                let mut master = [0u8; 32];
+                hex::decode_to_slice(config.plain_key.as_deref().unwrap_or(""), &mut master)
+                    .map_err(|_| RepoError::Corrupt("the plain key is unreadable".into()))?;
+                Keys::from_master(&master, false)
+            }
+            ("xchacha20poly1305", Some(p)) => {
+                let mut found = None;
+                for slot in &config.key_slots {
+                    if let Some(master) = slot.unlock(p)? {
+                        found = Some(master);
+                        break;
+                    }
+                }
+                Keys::from_master(&found.ok_or(RepoError::WrongPassphrase)?, true)
+            }
+            ("xchacha20poly1305", None) => {
+                return Err(RepoError::Refused(
+                    "the repository is encrypted: a passphrase is needed to open it".into(),
+                ))
+            }
+            (other, _) => return Err(RepoError::Corrupt(format!("unknown encryption `{other}`"))),
+        };
+        Ok(Self { store, keys, config })
+    }
+
+    /// Adds a key slot for `passphrase` (the repository must be encrypted).
+    pub async fn add_passphrase(&mut self, current: &str, passphrase: &str) -> Result<(), RepoError> {
+        let mut master = None;
+        for slot in &self.config.key_slots {
+            if let Some(m) = slot.unlock(current)? {
+                master = Some(m);
+            }
+        }
+        let master = master.ok_or(RepoError::WrongPassphrase)?;
+        self.config.key_slots.push(KeySlot::new(&master, passphrase)?);
+        let json = serde_json::to_vec_pretty(&self.config).map_err(|e| RepoError::Corrupt(e.to_string()))?;
+        self.store.put(&key("config")?, one_shot(json)).await?;
+        Ok(())
+    }
+
+    pub fn id(&self) -> &str {
+        &self.config.id
+    }
+
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    pub fn store(&self) -> &Arc<dyn BlobStore> {
+        &self.store
+    }
+
+    /// The ids of every snapshot.
+    pub async fn snapshots(&self) -> Result<Vec<String>, RepoError> {
+        Ok(self
+            .store
+            .list(&key("snapshots")?)
+            .await?
+            .iter()
+            .filter_map(|k| k.as_str().strip_prefix("snapshots/").map(str::to_owned))
+            .collect())
+    }
+
+    /// Reads a snapshot.
+    pub async fn snapshot(&self, id: &str) -> Result<Snapshot, RepoError> {
+        let k = key(format!("snapshots/{id}"))?;
+        let sealed = match self.store.get(&k).await {
+            Ok(s) => read_all(s).await?,
+            Err(backspace_storage::StorageError::NotFound(_)) => return Err(RepoError::NoSnapshot(id.to_owned())),
+            Err(e) => return Err(e.into()),
+        };
+        let plain = self.keys.open(&sealed, &Snapshot::aad(id))?;
+        let snap: Snapshot =
+            serde_json::from_slice(&plain).map_err(|e| RepoError::Corrupt(format!("snapshot `{id}`: {e}")))?;
+        if snap.id != id {
+            return Err(RepoError::Corrupt(format!(
+                "snapshot `{id}` names itself `{}`",
+                snap.id
+            )));
+        }
+        Ok(snap)
+    }
+
+    /// Whether a snapshot exists.
+    pub async fn has_snapshot(&self, id: &str) -> Result<bool, RepoError> {
+        Ok(self.store.size(&key(format!("snapshots/{id}"))?).await?.is_some())
+    }
+
+    /// Deletes a snapshot. Its chunks stay until [`Repository::gc`] finds no snapshot uses them.
+    pub async fn delete_snapshot(&self, id: &str) -> Result<(), RepoError> {
+        self.store.delete(&key(format!("snapshots/{id}"))?).await?;
+        Ok(())
+    }
+
+    /// Every index file's entries.
+    pub async fn load_index(&self) -> Result<Index, RepoError> {
+        let mut index = Index::new();
+        for k in self.store.list(&key("index")?).await? {
+            let sealed = read_all(self.store.get(&k).await?).await?;
+            for (pack, place) in pack::decode_index(&self.keys, &sealed)? {
+                index.insert(place.id, (pack, place));
+            }
+        }
+        Ok(index)
+    }
+
+    /// Reads a pack's header.
+    async fn pack_header(&self, pack: PackId) -> Result<(u64, Vec<BlobPlace>), RepoError> {
+        let k = key(pack.key())?;
+        let size = self
+            .store
+            .size(&k)
+            .await?
+            .ok_or_else(|| RepoError::Corrupt(format!("pack {pack:?} is missing")))?;
+        if size < pack::TRAILER as u64 {
+            return Err(RepoError::Corrupt(format!("pack {pack:?} is too short")));
+        }
+        let trailer = read_all(self.store.get_range(&k, size - pack::TRAILER as u64..size).await?).await?;
+        let header_len = u64::from(pack::header_length(&trailer)?);
+        let start = (size - pack::TRAILER as u64)
+            .checked_sub(header_len)
+            .ok_or_else(|| RepoError::Corrupt(format!("pack {pack:?} has a header longer than itself")))?;
+        let sealed = read_all(self.store.get_range(&k, start..size - pack::TRAILER as u64).await?).await?;
+        Ok((size, pack::decode_header(&self.keys, &sealed, start)?))
+    }
+
+    /// Rebuilds the index from the packs alone: one new index file replaces all others.
+    /// Returns the number of chunks indexed.
+    pub async fn rebuild_index(&self) -> Result<usize, RepoError> {
+        let mut entries = Vec::new();
+        for k in self.store.list(&key("packs")?).await? {
+            let Some(name) = k.as_str().rsplit('/').next() else {
+                continue;
+            };
+            let pack = PackId::from_hex(name)?;
+            let (_, places) = self.pack_header(pack).await?;
+            entries.extend(places.into_iter().map(|p| (pack, p)));
+        }
+        let old = self.store.list(&key("index")?).await?;
+        let name = format!("index/rebuilt-{}", hex::encode(rand::random::<[u8; 8]>()));
+        self.store
+            .put(&key(name.clone())?, one_shot(pack::encode_index(&self.keys, &entries)))
+            .await?;
+        for k in old {
+            if k.as_str() != name {
+                self.store.delete(&k).await?;
+            }
+        }
+        Ok(entries.len())
+    }
+
+    async fn locks(&self) -> Result<Vec<(BlobKey, LockFile)>, RepoError> {
+        let mut out = Vec::new();
+        for k in self.store.list(&key("locks")?).await? {
+            match self.store.get(&k).await {
+                Ok(s) => {
+                    let raw = read_all(s).await?;
+                    if let Ok(lock) = serde_json::from_slice::<LockFile>(&raw) {
+                        out.push((k, lock));
+                    }
+                }
+                Err(backspace_storage::StorageError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn put_lock(&self, k: &BlobKey, lock: &LockFile) -> Result<(), RepoError> {
+        let json = serde_json::to_vec(lock).map_err(|e| RepoError::Corrupt(e.to_string()))?;
+        self.store.put(k, one_shot(json)).await?;
+        Ok(())
+    }
+
+    /// Starts a snapshot writer (call from a blocking thread; `handle` runs the store's I/O).
+    /// `previous` is the last snapshot of the same source: its entries' chunks are reused for
+    /// entries with the same `source` without reading them.
+    pub fn writer(
+        self: &Arc<Self>,
+        handle: Handle,
+        previous: Option<&Snapshot>,
+        cancel: Arc<AtomicBool>,
+    ) -> Result<SnapshotWriter, RepoError> {
+        let writer_id = hex::encode(rand::random::<[u8; 16]>());
+        let lock_key = key(format!("locks/{writer_id}.writer"))?;
+        let lock = LockFile {
+            kind: "writer".into(),
+            created: now_ms(),
+            refreshed: now_ms(),
+            packs: Vec::new(),
+        };
+        handle.block_on(self.put_lock(&lock_key, &lock))?;
+        // A collection that started deleting before this lock existed finishes first; one that
+        // starts later sees the lock and deletes nothing (see `gc`).
+        let waited = Instant::now();
+        loop {
+            let gcs = handle.block_on(self.locks())?;
+            let live = gcs
+                .iter()
+                .any(|(_, l)| l.kind == "gc" && now_ms() - l.refreshed < STALE_LOCK.as_millis() as i64);
+            if !live {
+                break;
+            }
+            if cancel.load(Ordering::Relaxed) {
+                let _ = handle.block_on(self.store.delete(&lock_key));
+                return Err(RepoError::Cancelled);
+            }
+            if waited.elapsed() > STALE_LOCK {
+                return Err(RepoError::Refused("a garbage collection holds the repository".into()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let index = handle.block_on(self.load_index())?;
+        let mut by_source = HashMap::new();
+        if let Some(prev) = previous {
+            for e in &prev.entries {
+                if let Some(src) = &e.source {
+                    let chunks: Option<Vec<(ChunkId, u32)>> = e
+                        .chunks
+                        .iter()
+                        .map(|(id, len)| ChunkId::from_hex(id).ok().map(|c| (c, *len)))
+                        .collect();
+                    // Reused only when every chunk is still indexed.
+                    if let Some(chunks) = chunks.filter(|c| c.iter().all(|(id, _)| index.contains_key(id))) {
+                        by_source.insert(src.clone(), (e.size, chunks));
+                    }
+                }
+            }
+        }
+        Ok(SnapshotWriter {
+            repo: self.clone(),
+            handle,
+            known: index.into_keys().collect(),
+            by_source,
+            pack: PackBuilder::default(),
+            written: Vec::new(),
+            entries: Vec::new(),
+            writer_id,
+            lock_key,
+            lock,
+            last_refresh: Instant::now(),
+            stats: WriteStats::default(),
+            cancel,
+            buffer: Vec::new(),
+            index_written: false,
+            finished: false,
+        })
+    }
+
+    /// A reader of an entry's bytes (call from a blocking thread).
+    pub fn entry_reader(
+        self: &Arc<Self>,
+        handle: Handle,
+        index: Arc<Index>,
+        entry: &SnapshotEntry,
+    ) -> Result<EntryReader, RepoError> {
+        let chunks = entry
+            .chunks
+            .iter()
+            .map(|(id, len)| ChunkId::from_hex(id).map(|c| (c, *len)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(EntryReader {
+            repo: self.clone(),
+            handle,
+            index,
+            chunks,
+            next: 0,
+            buffer: Vec::new(),
+            at: 0,
+        })
+    }
+
+    /// Reads consecutive blobs of one pack with one request; returns the plain chunks.
+    async fn read_run(&self, pack: PackId, places: &[BlobPlace]) -> Result<Vec<Vec<u8>>, RepoError> {
+        let start = u64::from(places[0].offset);
+        let last = places[places.len() - 1];
+        let end = u64::from(last.offset) + u64::from(last.length);
+        let bytes = read_all(self.store.get_range(&key(pack.key())?, start..end).await?).await?;
+        if bytes.len() as u64 != end - start {
+            return Err(RepoError::Corrupt(format!(
+                "pack {pack:?} is shorter than its index says"
+            )));
+        }
+        places
+            .iter()
+            .map(|p| {
+                let from = (u64::from(p.offset) - start) as usize;
+                self.decode_chunk(p, &bytes[from..from + p.length as usize])
+            })
+            .collect()
+    }
+
+    fn decode_chunk(&self, place: &BlobPlace, sealed: &[u8]) -> Result<Vec<u8>, RepoError> {
+        let blob = self.keys.open(sealed, &chunk_aad(&place.id))?;
+        let (codec, data) = blob
+            .split_first()
+            .ok_or_else(|| RepoError::Corrupt(format!("chunk {:?} is empty", place.id)))?;
+        let plain = match codec {
+            0 => data.to_vec(),
+            1 => {
+                let mut out = Vec::with_capacity(place.raw_length as usize);
+                zstd::stream::read::Decoder::new(data)
+                    .and_then(|d| d.take(u64::from(place.raw_length) + 1).read_to_end(&mut out))
+                    .map_err(|e| RepoError::Corrupt(format!("chunk {:?} does not decompress: {e}", place.id)))?;
+                out
+            }
+            c => {
+                return Err(RepoError::Corrupt(format!(
+                    "chunk {:?} has unknown codec {c}",
+                    place.id
+                )))
+            }
+        };
+        if plain.len() != place.raw_length as usize || self.keys.chunk_id(&plain) != place.id {
+            return Err(RepoError::Corrupt(format!(
+                "chunk {:?} does not match its id",
+                place.id
+            )));
+        }
+        Ok(plain)
+    }
+
+    /// Reads every chunk of a snapshot back and checks it; returns the damaged ones.
+    pub async fn verify(&self, id: &str) -> Result<Verification, RepoError> {
+        let snap = self.snapshot(id).await?;
+        let index = self.load_index().await?;
+        let mut seen = HashSet::new();
+        let mut out = Verification::default();
+        for entry in &snap.entries {
+            for (hex_id, len) in &entry.chunks {
+                let Ok(chunk) = ChunkId::from_hex(hex_id) else {
+                    out.damaged.push(hex_id.clone());
+                    continue;
+                };
+                if !seen.insert(chunk) {
+                    continue;
+                }
+                out.checked_chunks += 1;
+                let ok = match index.get(&chunk) {
+                    Some((pack, place)) if place.raw_length == *len => {
+                        self.read_run(*pack, std::slice::from_ref(place)).await.is_ok()
+                    }
+                    _ => false,
+                };
+                if !ok {
+                    out.damaged.push(hex_id.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Garbage collection: deletes packs whose chunks no snapshot uses, and rewrites packs that
+    /// are mostly dead with their live blobs only.
+    ///
+    /// **Safety.** A writer may reference (deduplicate against) any indexed chunk, and its
+    /// snapshot appears only when it finishes. So a collection must never delete a chunk while a
+    /// writer runs. The protocol:
+    /// 1. the collection writes its own lock `locks/{id}.gc`;
+    /// 2. it lists the locks: if a live writer lock exists, it deletes its lock and stops
+    ///    (`deferred`), having deleted nothing; a stale writer lock (a writer that died) is
+    ///    removed, with the packs it named and never indexed;
+    /// 3. only then does it read the snapshots and delete.
+    ///
+    /// A writer creates its lock first and then waits while a live collection lock exists, and
+    /// only after that loads the index it deduplicates against. Either the writer's lock exists
+    /// before step 2 (the collection sees it and deletes nothing), or it is created after step
+    /// 2, hence after step 1, so the writer sees the collection's lock and waits until the
+    /// collection has finished: it then loads an index without the deleted packs. Every
+    /// snapshot written before step 2 is read in step 3 (a writer writes its snapshot before
+    /// removing its lock). Object stores with read-after-write consistency (S3, GCS, local
+    /// disks) give the ordering this needs.
+    ///
+    /// **Memory** does not grow with the repository: referenced chunks go into a fixed-size Bloom
+    /// filter (a false positive keeps a dead chunk), and index files are processed one at a time
+    /// (each pack is listed in exactly one index file).
+    pub async fn gc(&self) -> Result<GcReport, RepoError> {
+        let gc_key = key(format!("locks/{}.gc", hex::encode(rand::random::<[u8; 16]>())))?;
+        let lock = LockFile {
+            kind: "gc".into(),
+            created: now_ms(),
+            refreshed: now_ms(),
+            packs: Vec::new(),
+        };
+        self.put_lock(&gc_key, &lock).await?;
+        let result = self.gc_locked(&gc_key).await;
+        let _ = self.store.delete(&gc_key).await;
+        result
+    }
+
+    async fn gc_locked(&self, own: &BlobKey) -> Result<GcReport, RepoError> {
+        let mut report = GcReport::default();
+        let stale = STALE_LOCK.as_millis() as i64;
+        for (k, lock) in self.locks().await? {
+            if &k == own {
+                continue;
+            }
+            // Another live collection: one at a time.
+            if lock.kind == "gc" && now_ms() - lock.refreshed < stale && lock.created <= now_ms() {
+                report.deferred = true;
+                return Ok(report);
+            }
+            if lock.kind != "writer" {
+                continue;
+            }
+            if now_ms() - lock.refreshed < stale {
+                report.deferred = true;
+                return Ok(report);
+            }
+            // A writer that died: the packs it named are garbage unless its index was written.
+            let writer = k.as_str().trim_start_matches("locks/").trim_end_matches(".writer");
+            if self.store.size(&key(format!("index/{writer}"))?).await?.is_none() {
+                for p in &lock.packs {
+                    let pack = PackId::from_hex(p)?;
+                    self.store.delete(&key(pack.key())?).await?;
+                    report.deleted_packs += 1;
+                }
+            }
+            self.store.delete(&k).await?;
+        }
+
+        let mut bloom = Bloom::new();
+        for id in self.snapshots().await? {
+            let snap = self.snapshot(&id).await?;
+            report.snapshots += 1;
+            for (hex_id, _) in snap.entries.iter().flat_map(|e| e.chunks.iter()) {
+                bloom.insert(&ChunkId::from_hex(hex_id)?);
+            }
+        }
+
+        for index_key in self.store.list(&key("index")?).await? {
+            let sealed = read_all(self.store.get(&index_key).await?).await?;
+            let entries = pack::decode_index(&self.keys, &sealed)?;
+            let mut by_pack: HashMap<PackId, Vec<BlobPlace>> = HashMap::new();
+            for (pack, place) in entries {
+                by_pack.entry(pack).or_default().push(place);
+            }
+            let mut keep: Vec<(PackId, BlobPlace)> = Vec::new();
+            let mut dead_packs = Vec::new();
+            let mut repacks = Vec::new();
+            for (pack, places) in by_pack {
+                let total: u64 = places.iter().map(|p| u64::from(p.length)).sum();
+                let live: Vec<BlobPlace> = places.iter().copied().filter(|p| bloom.contains(&p.id)).collect();
+                let live_bytes: u64 = live.iter().map(|p| u64::from(p.length)).sum();
+                if live.is_empty() {
+                    dead_packs.push((pack, total));
+                } else if (live_bytes as f64) < REPACK_BELOW * total as f64 {
+                    repacks.push((pack, live, total - live_bytes));
+                } else {
+                    keep.extend(places.into_iter().map(|p| (pack, p)));
+                }
+            }
+            if dead_packs.is_empty() && repacks.is_empty() {
+                continue;
+            }
+            // New packs first, then the new index, then the old index and packs go: a crash at
+            // any point leaves every live chunk indexed.
+            for (pack, live, _) in &repacks {
+                let mut builder = PackBuilder::default();
+                for run in runs(live) {
+                    let start = u64::from(run[0].offset);
+                    let last = run[run.len() - 1];
+                    let end = u64::from(last.offset) + u64::from(last.length);
+                    let bytes = read_all(self.store.get_range(&key(pack.key())?, start..end).await?).await?;
+                    for p in run {
+                        let from = (u64::from(p.offset) - start) as usize;
+                        builder.push(p.id, &bytes[from..from + p.length as usize], p.raw_length);
+                    }
+                }
+                let (bytes, new_id, places) = builder.finish(&self.keys);
+                self.store.put(&key(new_id.key())?, one_shot(bytes)).await?;
+                keep.extend(places.into_iter().map(|p| (new_id, p)));
+            }
+            let new_index = key(format!("index/gc-{}", hex::encode(rand::random::<[u8; 16]>())))?;
+            if !keep.is_empty() {
+                self.store
+                    .put(&new_index, one_shot(pack::encode_index(&self.keys, &keep)))
+                    .await?;
+            }
+            self.store.delete(&index_key).await?;
+            for (pack, size) in dead_packs {
+                self.store.delete(&key(pack.key())?).await?;
+                report.deleted_packs += 1;
+                report.freed_bytes += size;
+            }
+            for (pack, _, freed) in repacks {
+                self.store.delete(&key(pack.key())?).await?;
+                report.repacked_packs += 1;
+                report.freed_bytes += freed;
+            }
+        }
+        Ok(report)
+    }
+}
+
+fn secret_is_encrypted(secret: Secret<'_>) -> bool {
+    matches!(secret, Secret::Passphrase(_))
+}
+
+fn chunk_aad(id: &ChunkId) -> Vec<u8> {
+    [b"backspace repository v1 chunk ".as_slice(), &id.0].concat()
+}
+
+/// Splits places sorted by offset into runs of adjacent blobs (each at most [`MAX_RUN`]).
+fn runs(places: &[BlobPlace]) -> Vec<Vec<BlobPlace>> {
+    let mut sorted = places.to_vec();
+    sorted.sort_by_key(|p| p.offset);
+    let mut out: Vec<Vec<BlobPlace>> = Vec::new();
+    for p in sorted {
+        match out.last_mut() {
+            Some(run)
+                if {
+                    let last = run[run.len() - 1];
+                    u64::from(last.offset) + u64::from(last.length) == u64::from(p.offset)
+                        && u64::from(p.offset) + u64::from(p.length) - u64::from(run[0].offset) <= MAX_RUN
+                } =>
+            {
+                run.push(p)
+            }
+            _ => out.push(vec![p]),
+        }
+    }
+    out
+}
+
+/// A fixed-size Bloom filter of chunk ids (the ids are keyed hashes, so their bytes are
+/// already uniformly distributed).
+struct Bloom {
+    bits: Vec<u64>,
+}
+
+impl Bloom {
+    fn new() -> Self {
+        Self {
+            bits: vec![0; (BLOOM_BITS / 64) as usize],
+        }
+    }
+
+    fn positions(id: &ChunkId) -> impl Iterator<Item = u64> {
+        let a = u64::from_le_bytes(id.0[..8].try_into().expect("8 bytes"));
+        let b = u64::from_le_bytes(id.0[8..16].try_into().expect("8 bytes")) | 1;
+        (0..BLOOM_HASHES).map(move |i| a.wrapping_add(i.wrapping_mul(b)) % BLOOM_BITS)
+    }
+
+    fn insert(&mut self, id: &ChunkId) {
+        for p in Self::positions(id) {
+            self.bits[(p / 64) as usize] |= 1 << (p % 64);
+        }
+    }
+
+    fn contains(&self, id: &ChunkId) -> bool {
+        Self::positions(id).all(|p| self.bits[(p / 64) as usize] & (1 << (p % 64)) != 0)
+    }
+}
+
+/// Writes one snapshot. Not `Send`-bound I/O: it runs on a blocking thread and drives the store
+/// through a runtime handle.
+pub struct SnapshotWriter {
+    repo: Arc<Repository>,
+    handle: Handle,
+    known: HashSet<ChunkId>,
+    by_source: HashMap<String, (u64, Vec<(ChunkId, u32)>)>,
+    pack: PackBuilder,
+    written: Vec<(PackId, BlobPlace)>,
+    entries: Vec<SnapshotEntry>,
+    writer_id: String,
+    lock_key: BlobKey,
+    lock: LockFile,
+    last_refresh: Instant,
+    stats: WriteStats,
+    cancel: Arc<AtomicBool>,
+    buffer: Vec<u8>,
+    index_written: bool,
+    finished: bool,
+}
+
+impl SnapshotWriter {
+    /// Adds an entry from `reader` (`size` bytes). With a `source` that the previous snapshot
+    /// had, the chunks are reused and `reader` is not read (it may then be `None`).
+    pub fn add(
+        &mut self,
+        name: &str,
+        size: u64,
+        source: Option<&str>,
+        reader: Option<&mut dyn Read>,
+    ) -> Result<(), RepoError> {
+        if let Some((prev_size, chunks)) = source.and_then(|s| self.by_source.get(s)) {
+            if *prev_size == size {
+                self.stats.reused_chunks += chunks.len() as u64;
+                self.stats.bytes += size;
+                let chunks = chunks.iter().map(|(id, len)| (id.to_hex(), *len)).collect();
+                self.entries.push(SnapshotEntry {
+                    name: name.to_owned(),
+                    size,
+                    source: source.map(str::to_owned),
+                    chunks,
+                });
+                return Ok(());
+            }
+        }
+        let reader = reader.ok_or_else(|| RepoError::Refused(format!("entry `{name}` has no data")))?;
+        let sizes = &self.repo.config.chunker;
+        let chunker = fastcdc::v2020::StreamCDC::with_level_and_seed(
+            reader.take(size),
+            sizes.min,
+            sizes.avg,
+            sizes.max,
+            fastcdc::v2020::Normalization::Level1,
+            self.repo.keys.chunker_seed,
+        );
+        let mut chunks = Vec::new();
+        let mut total = 0u64;
+        for chunk in chunker {
+            let chunk = chunk.map_err(|e| match e {
+                fastcdc::v2020::Error::IoError(io) => RepoError::Input(io),
+                other => RepoError::Input(io::Error::other(other.to_string())),
+            })?;
+            if self.cancel.load(Ordering::Relaxed) {
+                return Err(RepoError::Cancelled);
+            }
+            total += chunk.data.len() as u64;
+            chunks.push(self.add_chunk(&chunk.data)?);
+        }
+        if total != size {
+            return Err(RepoError::Input(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("entry `{name}` ended after {total} of {size} bytes"),
+            )));
+        }
+        if size == 0 {
+            chunks.clear();
+        }
+        self.stats.read += size;
+        self.stats.bytes += size;
+        self.entries.push(SnapshotEntry {
+            name: name.to_owned(),
+            size,
+            source: source.map(str::to_owned),
+            chunks,
+        });
+        Ok(())
+    }
+
+    /// Adds an entry from memory.
+    pub fn add_bytes(&mut self, name: &str, bytes: &[u8]) -> Result<(), RepoError> {
+        let mut reader: &[u8] = bytes;
+        self.add(name, bytes.len() as u64, None, Some(&mut reader))
+    }
+
+    fn add_chunk(&mut self, plain: &[u8]) -> Result<(String, u32), RepoError> {
+        let id = self.repo.keys.chunk_id(plain);
+        let raw = plain.len() as u32;
+        if self.known.contains(&id) || self.pack.contains(&id) {
+            self.stats.reused_chunks += 1;
+            return Ok((id.to_hex(), raw));
+        }
+        // zstd level 1, kept only when it saves at least 1/32.
+        self.buffer.clear();
+        self.buffer.push(1);
+        let compressed = zstd::bulk::compress(plain, 1)
+            .ok()
+            .filter(|c| c.len() < plain.len() - plain.len() / 32);
+        match compressed {
+            Some(c) => self.buffer.extend_from_slice(&c),
+            None => {
+                self.buffer[0] = 0;
+                self.buffer.extend_from_slice(plain);
+            }
+        }
+        let sealed = self.repo.keys.seal(&self.buffer, &chunk_aad(&id));
+        self.pack.push(id, &sealed, raw);
+        self.stats.new_chunks += 1;
+        if self.pack.len() >= self.repo.config.pack_size as usize {
+            self.flush()?;
+        } else if self.last_refresh.elapsed() > REFRESH {
+            self.refresh()?;
+        }
+        Ok((id.to_hex(), raw))
+    }
+
+    fn refresh(&mut self) -> Result<(), RepoError> {
+        self.lock.refreshed = now_ms();
+        self.handle.block_on(self.repo.put_lock(&self.lock_key, &self.lock))?;
+        self.last_refresh = Instant::now();
+        Ok(())
+    }
+
+    /// Writes the current pack: named in the lock first, so a crash leaves nothing unknown.
+    fn flush(&mut self) -> Result<(), RepoError> {
+        if self.pack.is_empty() {
+            return Ok(());
+        }
+        let (bytes, id, places) = std::mem::take(&mut self.pack).finish(&self.repo.keys);
+        self.lock.packs.push(id.to_hex());
+        self.refresh()?;
+        self.stats.stored += bytes.len() as u64;
+        self.stats.packs += 1;
+        self.handle
+            .block_on(self.repo.store.put(&key(id.key())?, one_shot(bytes)))?;
+        for p in &places {
+            self.known.insert(p.id);
+        }
+        self.written.extend(places.into_iter().map(|p| (id, p)));
+        Ok(())
+    }
+
+    /// Writes the remaining pack, the index file and the snapshot `id`, then removes the lock.
+    pub fn finish(
+        mut self,
+        id: &str,
+        created: i64,
+        meta: serde_json::Value,
+    ) -> Result<(Snapshot, WriteStats), RepoError> {
+        self.flush()?;
+        if !self.written.is_empty() {
+            let index = pack::encode_index(&self.repo.keys, &self.written);
+            self.handle.block_on(
+                self.repo
+                    .store
+                    .put(&key(format!("index/{}", self.writer_id))?, one_shot(index)),
+            )?;
+            self.index_written = true;
+        }
+        let snap = Snapshot {
+            version: VERSION,
+            id: id.to_owned(),
+            created,
+            meta,
+            entries: std::mem::take(&mut self.entries),
+        };
+        let json = serde_json::to_vec(&snap).map_err(|e| RepoError::Corrupt(e.to_string()))?;
+        let sealed = self.repo.keys.seal(&json, &Snapshot::aad(id));
+        self.handle
+            .block_on(self.repo.store.put(&key(format!("snapshots/{id}"))?, one_shot(sealed)))?;
+        self.finished = true;
+        self.handle.block_on(self.repo.store.delete(&self.lock_key))?;
+        Ok((snap, self.stats))
+    }
+
+    pub fn stats(&self) -> WriteStats {
+        self.stats
+    }
+}
+
+impl Drop for SnapshotWriter {
+    /// An abandoned writer (an error, a cancel) removes its lock; its packs are left for the
+    /// next collection, which finds them unreferenced.
+    fn drop(&mut self) {
+        if !self.finished {
+            let repo = self.repo.clone();
+            let lock_key = self.lock_key.clone();
+            let packs = std::mem::take(&mut self.lock.packs);
+            // Once indexed, the packs are left to the collection (which rewrites the index).
+            let index_written = self.index_written;
+            let result = self.handle.block_on(async move {
+                if !index_written {
+                    for p in packs {
+                        if let Ok(pack) = PackId::from_hex(&p) {
+                            repo.store.delete(&key(pack.key())?).await?;
+                        }
+                    }
+                }
+                repo.store.delete(&lock_key).await?;
+                Ok::<_, RepoError>(())
+            });
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "cleaning up an abandoned repository writer failed; the next collection will");
+            }
+        }
+    }
+}
+
+/// Reads an entry's bytes chunk by chunk, checking each.
+pub struct EntryReader {
+    repo: Arc<Repository>,
+    handle: Handle,
+    index: Arc<Index>,
+    chunks: Vec<(ChunkId, u32)>,
+    next: usize,
+    buffer: Vec<u8>,
+    at: usize,
+}
+
+impl EntryReader {
+    /// Loads the next run of chunks that lie next to each other in one pack.
+    fn fill(&mut self) -> io::Result<bool> {
+        if self.next >= self.chunks.len() {
+            return Ok(false);
+        }
+        let missing = |id: &ChunkId| io::Error::other(format!("chunk {id:?} is missing from the repository"));
+        let (first_pack, first) = *self
+            .index
+            .get(&self.chunks[self.next].0)
+            .ok_or_else(|| missing(&self.chunks[self.next].0))?;
+        let mut places = vec![first];
+        let mut end = u64::from(first.offset) + u64::from(first.length);
+        let mut i = self.next + 1;
+        while i < self.chunks.len() {
+            match self.index.get(&self.chunks[i].0) {
+                Some((pack, place))
+                    if *pack == first_pack
+                        && u64::from(place.offset) == end
+                        && end + u64::from(place.length) - u64::from(first.offset) <= MAX_RUN =>
+                {
+                    end += u64::from(place.length);
+                    places.push(*place);
+                    i += 1;
+                }
+                _ => break,
+            }
+        }
+        let plains = self
+            .handle
+            .block_on(self.repo.read_run(first_pack, &places))
+            .map_err(io::Error::other)?;
+        self.buffer.clear();
+        for (plain, (_, expected)) in plains.iter().zip(&self.chunks[self.next..i]) {
+            if plain.len() != *expected as usize {
+                return Err(io::Error::other("a chunk's length disagrees with the snapshot"));
+            }
+            self.buffer.extend_from_slice(plain);
+        }
+        self.at = 0;
+        self.next = i;
+        Ok(true)
+    }
+}
+
+impl Read for EntryReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.at >= self.buffer.len() {
+            if !self.fill()? {
+                return Ok(0);
+            }
+        }
+        let n = out.len().min(self.buffer.len() - self.at);
+        out[..n].copy_from_slice(&self.buffer[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
