@@ -1542,8 +1542,12 @@ def main():
 
         log("deleting the middle backup")
         for tool in tools:
-            if isinstance(tool, Tar) and not tool.all_archives:
-                record = tool.backups[1]  # step 2; the series' other archives were not written
+            if isinstance(tool, Tar):
+                # Only some archives are still on disk (the series' storage is a sum of sizes):
+                # the middle one with --tar-series, else backup 2.
+                kept = [r for r in tool.backups if os.path.exists(r["ref"])]
+                middle = (args.backups + 1) // 2 if tool.all_archives else 2
+                record = next((r for r in kept if r["step"] == middle), kept[len(kept) // 2])
             else:
                 record = tool.backups[(len(tool.backups) + 1) // 2 - 1]
             before = tool.storage()

@@ -35,6 +35,12 @@ pub struct FileConfig {
     pub instance_id: Option<String>,
     /// Seconds a job lease lasts without renewal.
     pub job_lease_seconds: Option<u64>,
+    /// The passphrase of backup repositories (better given as BACKSPACE_REPOSITORY_PASSPHRASE).
+    pub repository_passphrase: Option<String>,
+    /// Allows unencrypted repositories when no passphrase is set.
+    pub repository_unencrypted: Option<bool>,
+    /// Targets that keep one plain archive per backup: `local`, `datastore`, `consumer`.
+    pub archive_targets: Option<Vec<String>>,
 }
 
 impl FileConfig {
@@ -66,6 +72,7 @@ pub struct Config {
     pub instance_id: String,
     pub job_lease_seconds: u64,
     pub files: FilesLocation,
+    pub repository: backspace_core::backup::RepositorySettings,
 }
 
 /// Where the portal's files (and `DataStore` backups) live.
@@ -166,6 +173,15 @@ pub struct Overrides {
     /// Seconds a job lease lasts without renewal [default: 30]
     #[arg(long, env = "BACKSPACE_JOB_LEASE_SECONDS", global = true)]
     pub job_lease_seconds: Option<u64>,
+    /// The passphrase that encrypts backup repositories (keep a copy: it opens them anywhere)
+    #[arg(long, env = "BACKSPACE_REPOSITORY_PASSPHRASE", global = true, hide_env_values = true)]
+    pub repository_passphrase: Option<String>,
+    /// Allow unencrypted backup repositories when no passphrase is set
+    #[arg(long, env = "BACKSPACE_REPOSITORY_UNENCRYPTED", global = true)]
+    pub repository_unencrypted: Option<bool>,
+    /// Targets that keep one plain archive per backup, comma-separated: local, datastore, consumer
+    #[arg(long, env = "BACKSPACE_ARCHIVE_TARGETS", global = true)]
+    pub archive_targets: Option<String>,
 }
 
 impl Config {
@@ -228,12 +244,48 @@ impl Config {
             let dir = std::fs::canonicalize(&data_dir).unwrap_or_else(|_| data_dir.clone());
             format!("{host}:{}", dir.display())
         });
+        let passphrase = o
+            .repository_passphrase
+            .clone()
+            .or(file.repository_passphrase)
+            .filter(|p| !p.is_empty());
+        let unencrypted = o
+            .repository_unencrypted
+            .or(file.repository_unencrypted)
+            .unwrap_or(false);
+        let archive_targets: Vec<String> = match &o.archive_targets {
+            Some(list) => list
+                .split(',')
+                .map(|t| t.trim().to_ascii_lowercase())
+                .filter(|t| !t.is_empty())
+                .collect(),
+            None => file
+                .archive_targets
+                .unwrap_or_default()
+                .iter()
+                .map(|t| t.to_ascii_lowercase())
+                .collect(),
+        };
+        for t in &archive_targets {
+            if !["local", "datastore", "consumer"].contains(&t.as_str()) {
+                bail!("archive_targets: `{t}` is not a target with repositories (local, datastore, consumer)");
+            }
+        }
+        if passphrase.is_some() && unencrypted {
+            bail!("repository_unencrypted and a repository passphrase exclude each other");
+        }
+        let repository = backspace_core::backup::RepositorySettings {
+            passphrase: passphrase.map(backspace_core::backup::Passphrase::new),
+            unencrypted,
+            archive_targets,
+        };
         let files = match o.files_url.clone().or(file.files_url) {
             Some(url) => files_location(&url, &data_dir)?,
             None => FilesLocation::Local(data_dir.join("files")),
         };
         Ok(Self {
             files,
+            repository,
             instance_id,
             job_lease_seconds: o
                 .job_lease_seconds

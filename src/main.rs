@@ -36,6 +36,18 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Open a backup repository directly, with the passphrase alone (no server, no database):
+    /// what a new machine needs after the old one is lost.
+    Repository {
+        #[command(subcommand)]
+        command: RepositoryCommand,
+    },
+    /// Read a backup back completely and check every chunk (or the whole archive). Runs beside
+    /// the server, on the same data directory and database. Exit code 0: intact; 1: damaged.
+    Verify {
+        /// The backup's id (its history id, which is its task id)
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -80,6 +92,7 @@ async fn open(config: &Config) -> anyhow::Result<Arc<Core>> {
         backup: BackupSettings {
             local_roots: config.local_backup_roots.clone(),
             compression: config.compression,
+            repository: config.repository.clone(),
             ..BackupSettings::default()
         },
         instance: config.instance_id.clone(),
@@ -239,6 +252,89 @@ async fn create_key(
     Ok(())
 }
 
+#[derive(clap::Subcommand)]
+enum RepositoryCommand {
+    /// List the backups (snapshots) in the repository at PATH.
+    List {
+        /// The repository's directory (`backspace-repository` inside a Local backup directory)
+        path: std::path::PathBuf,
+    },
+    /// Write one backup of the repository at PATH as a standard archive, which any backspace
+    /// restores (upload it, or restore it from a Local directory).
+    Export {
+        path: std::path::PathBuf,
+        /// The snapshot id (the backup's id)
+        id: String,
+        /// Where to write the archive (`.tar.zst`)
+        #[arg(short, long)]
+        output: std::path::PathBuf,
+    },
+}
+
+async fn open_repository(config: &Config, path: &std::path::Path) -> anyhow::Result<Arc<backspace_repo::Repository>> {
+    use anyhow::Context;
+    if !path.join("config").is_file() {
+        anyhow::bail!("`{}` holds no backup repository (no `config` file)", path.display());
+    }
+    let store = backspace_storage::LocalStore::open(path)
+        .await
+        .with_context(|| format!("opening `{}`", path.display()))?;
+    let passphrase = config.repository.passphrase.as_ref().map(|p| p.expose());
+    let repo = backspace_repo::Repository::open(Arc::new(store), passphrase)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e} (set BACKSPACE_REPOSITORY_PASSPHRASE)"))?;
+    Ok(Arc::new(repo))
+}
+
+async fn repository(config: Config, command: RepositoryCommand) -> anyhow::Result<()> {
+    match command {
+        RepositoryCommand::List { path } => {
+            let repo = open_repository(&config, &path).await?;
+            let mut ids = repo.snapshots().await?;
+            ids.sort();
+            for id in ids {
+                let snap = repo.snapshot(&id).await?;
+                println!(
+                    "{id}  {}  {} entries  {} bytes",
+                    backspace_types::plain_utc(snap.created),
+                    snap.entries.len(),
+                    snap.size()
+                );
+            }
+            Ok(())
+        }
+        RepositoryCommand::Export { path, id, output } => {
+            let repo = open_repository(&config, &path).await?;
+            let snap = repo.snapshot(&id).await?;
+            let index = Arc::new(repo.load_index().await?);
+            let handle = tokio::runtime::Handle::current();
+            let out = output.clone();
+            tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                use anyhow::Context;
+                let partial = out.with_extension("partial");
+                let file =
+                    std::fs::File::create(&partial).with_context(|| format!("creating `{}`", partial.display()))?;
+                let mut w = backspace_format::ArchiveWriter::new(
+                    std::io::BufWriter::new(file),
+                    backspace_format::Compression::Zstd,
+                )?;
+                for entry in &snap.entries {
+                    let path = backspace_format::EntryPath::new(entry.name.clone())?;
+                    let mut reader = repo.entry_reader(handle.clone(), index.clone(), entry)?;
+                    w.add(&path, entry.size, &mut reader)?;
+                }
+                let (writer, _) = w.finish(snap.created, snap.meta.clone())?;
+                writer.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+                std::fs::rename(&partial, &out)?;
+                Ok(())
+            })
+            .await??;
+            eprintln!("wrote backup {id} to {}", output.display());
+            Ok(())
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -259,5 +355,28 @@ async fn main() -> anyhow::Result<()> {
                     expires_in_days,
                 },
         } => create_key(config, name, permissions, expires_in_days).await,
+        Command::Verify { id } => verify(config, &id).await,
+        Command::Repository { command } => repository(config, command).await,
     }
+}
+
+async fn verify(config: Config, id: &str) -> anyhow::Result<()> {
+    let id: backspace_types::TaskId = id
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("`{id}` is not a backup id (a GUID from the history)"))?;
+    let core = open(&config).await?;
+    let record = core
+        .record_by_id(id)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .filter(|r| !r.removed)
+        .ok_or_else(|| anyhow::anyhow!("no backup `{id}` on this server"))?;
+    let report = core.verify_record(&record).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if !report.ok {
+        eprintln!("backup {id} is damaged: {} bad chunk(s)", report.damaged.len());
+        std::process::exit(1);
+    }
+    Ok(())
 }

@@ -12,6 +12,7 @@ mod history;
 mod jobs;
 mod link;
 mod provider;
+mod repository;
 mod restore;
 mod run;
 mod schedule;
@@ -23,6 +24,7 @@ pub use consumer::{public_params, ConsumerView, Module, Prop};
 pub use history::{parse_date, CLEANER_LEASE_MS};
 pub use jobs::JobRegistry;
 pub use provider::{ConnectProvider, ProviderView};
+pub use repository::{Repositories, VerifyReport};
 pub use schedule::{cron_for, next_fire, parse_cron};
 pub use upload::{UploadState, CHUNK_SIZE};
 
@@ -39,6 +41,7 @@ pub struct BackupSettings {
     pub compression: Compression,
     /// How long a `DataStore` backup (and its download link) lives.
     pub datastore_ttl: Duration,
+    pub repository: RepositorySettings,
 }
 
 impl Default for BackupSettings {
@@ -47,7 +50,47 @@ impl Default for BackupSettings {
             local_roots: Vec::new(),
             compression: Compression::Zstd,
             datastore_ttl: Duration::from_secs(24 * 3600),
+            repository: RepositorySettings::default(),
         }
+    }
+}
+
+/// A passphrase: never printed.
+#[derive(Clone)]
+pub struct Passphrase(String);
+
+impl Passphrase {
+    pub fn new(p: String) -> Self {
+        Self(p)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Passphrase(***)")
+    }
+}
+
+/// Backup repositories: `Local`, `DataStore` and `ThirdPartyConsumer` backups go into a
+/// deduplicating repository at the target, encrypted with the passphrase (or, only when asked
+/// explicitly, unencrypted). Without either, and for the targets named in `archive_targets`,
+/// each backup is one plain archive.
+#[derive(Clone, Debug, Default)]
+pub struct RepositorySettings {
+    pub passphrase: Option<Passphrase>,
+    pub unencrypted: bool,
+    /// `local`, `datastore`, `consumer`: targets that keep plain archives.
+    pub archive_targets: Vec<String>,
+}
+
+impl RepositorySettings {
+    /// Whether repositories are on at all.
+    pub fn enabled(&self) -> bool {
+        self.passphrase.is_some() || self.unencrypted
     }
 }
 

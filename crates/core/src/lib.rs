@@ -76,6 +76,7 @@ pub struct Core {
     throttle: LoginThrottle,
     operations: files::OperationLog,
     jobs: backup::JobRegistry,
+    repositories: backup::Repositories,
 }
 
 impl Core {
@@ -88,6 +89,7 @@ impl Core {
             throttle,
             operations: files::OperationLog::default(),
             jobs: backup::JobRegistry::default(),
+            repositories: backup::Repositories::default(),
         }
     }
 

@@ -900,6 +900,12 @@ impl SnapshotWriter {
         Ok(())
     }
 
+    /// Whether an entry of `source` and `size` can be added without its bytes (the previous
+    /// snapshot had it).
+    pub fn knows(&self, source: &str, size: u64) -> bool {
+        self.by_source.get(source).is_some_and(|(s, _)| *s == size)
+    }
+
     /// Adds an entry from memory.
     pub fn add_bytes(&mut self, name: &str, bytes: &[u8]) -> Result<(), RepoError> {
         let mut reader: &[u8] = bytes;

@@ -320,6 +320,7 @@ fn backup_routes() -> Vec<Route> {
         backup_route!(M::DELETE, "deletebackuphistory", Admin, delete(backup::delete_history)),
         backup_route!(M::POST, "createbackupschedule", Admin, post(backup::create_schedule)),
         backup_route!(M::GET, "getbackupschedule", Admin, get(backup::get_schedule)),
+        backup_route!(M::GET, "verifybackup/{backupid}", Admin, get(backup::verify)),
         backup_route!(
             M::DELETE,
             "deletebackupschedule",

@@ -115,6 +115,7 @@ impl Core {
         }
         let cleaned = self.clean_expired(now).await?;
         self.store.purge_sessions(now).await?;
+        self.run_pending_gc().await;
         Ok(Some(cleaned))
     }
 

@@ -51,7 +51,7 @@ impl Core {
         id: TaskId,
         expires: i64,
         signature: &str,
-    ) -> Result<(String, i64, ByteStream)> {
+    ) -> Result<(String, Option<u64>, ByteStream)> {
         let key = self.signing_key().await?;
         let expected = Self::sign(&key, id, expires);
         if !crate::token::same(&expected, signature) {
@@ -69,8 +69,14 @@ impl Core {
         let record = record
             .filter(|r| !r.removed)
             .ok_or_else(|| Error::NotFound(format!("backup `{id}` not found")))?;
-        let data = self.open_archive(super::target::Stored::of(&record)).await?;
-        Ok((record.file_name, record.size, data))
+        let stored = super::target::Stored::of(&record);
+        // An archive built from a repository has no size until it is built.
+        let size = match self.stored_repository(&stored).await? {
+            Some(_) => None,
+            None => Some(record.size.max(0) as u64),
+        };
+        let data = self.open_archive(stored).await?;
+        Ok((record.file_name, size, data))
     }
 
     async fn find_record_any_portal(&self, id: TaskId) -> Result<Option<backspace_meta::BackupRecord>> {

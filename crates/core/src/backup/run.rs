@@ -17,25 +17,42 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// What a finished backup run produced.
-struct Produced {
-    file_name: String,
-    storage_path: String,
-    hash: String,
-    size: u64,
-    warning: Option<String>,
+pub(crate) struct Produced {
+    pub file_name: String,
+    pub storage_path: String,
+    pub hash: String,
+    pub size: u64,
+    pub warning: Option<String>,
+    /// The repository's location key, for a backup into a repository.
+    pub repository: Option<String>,
 }
 
 const MISSING_WARNING: &str =
     "Some files were not included in the backup: their bytes are missing from storage. See the server log.";
 
 /// Where an archive a run produced is, for deleting it again.
-fn stored<'a>(portal: backspace_types::PortalId, target: &Target, path: &'a str) -> super::target::Stored<'a> {
+fn stored<'a>(
+    portal: backspace_types::PortalId,
+    target: &Target,
+    path: &'a str,
+    repository: Option<&str>,
+) -> super::target::Stored<'a> {
     super::target::Stored {
         portal,
         storage_type: Core::storage_number_of(target),
         path,
-        params: std::borrow::Cow::Owned(target.params_json()),
+        params: std::borrow::Cow::Owned(record_params(target, repository)),
     }
+}
+
+/// The parameters a record keeps: the target's, and the repository's location for a backup
+/// into a repository.
+fn record_params(target: &Target, repository: Option<&str>) -> String {
+    let mut params = target.params();
+    if let Some(location) = repository {
+        params.insert(super::repository::REPOSITORY_PARAM.to_owned(), location.to_owned());
+    }
+    serde_json::to_string(&params).unwrap_or_else(|_| "{}".into())
 }
 
 /// `{alias}_{yyyy-MM-dd_HH-mm-ss}.{ext}` in UTC.
@@ -179,7 +196,9 @@ impl Core {
         let end = match result {
             Ok(_) | Err(_) if ctx.is_cancelled() => {
                 if let Ok(p) = &result {
-                    let _ = self.delete_archive(stored(portal, &target, &p.storage_path)).await;
+                    let _ = self
+                        .delete_archive(stored(portal, &target, &p.storage_path, p.repository.as_deref()))
+                        .await;
                 }
                 JobEnd {
                     status: job_status::CANCELED,
@@ -195,7 +214,9 @@ impl Core {
                     ..JobEnd::default()
                 },
                 Err(e) => {
-                    let _ = self.delete_archive(stored(portal, &target, &p.storage_path)).await;
+                    let _ = self
+                        .delete_archive(stored(portal, &target, &p.storage_path, p.repository.as_deref()))
+                        .await;
                     JobEnd {
                         status: job_status::COMPLETED,
                         error: job_message(&e),
@@ -253,7 +274,7 @@ impl Core {
             size: p.size as i64,
             storage_type: Self::storage_number_of(target),
             storage_path: p.storage_path.clone(),
-            storage_params: target.params_json(),
+            storage_params: record_params(target, p.repository.as_deref()),
             created_at: now,
             expires_at,
             removed: false,
@@ -261,6 +282,11 @@ impl Core {
         // A consumer's link is the store's own, presigned for as long as a DataStore link lives.
         let link = match (target, expires_at) {
             (_, Some(at)) => Some(self.download_link(id, at).await?),
+            // A repository backup has no object of its own: the link is the server's.
+            (Target::Consumer(_), None) if p.repository.is_some() => Some(
+                self.download_link(id, now + self.settings.backup.datastore_ttl.as_millis() as i64)
+                    .await?,
+            ),
             (Target::Consumer(consumer), None) => {
                 self.presigned_link(portal, consumer, &p.storage_path, self.settings.backup.datastore_ttl)
                     .await?
@@ -328,9 +354,9 @@ impl Core {
             let files: Vec<_> = snap
                 .files
                 .iter()
-                .map(|f| (f.id, f.blob_key.clone(), f.size.max(0) as u64))
+                .map(|f| (f.id, f.blob_key.clone(), f.size.max(0) as u64, f.blake3.clone()))
                 .collect();
-            parts.push((prefix, json, files));
+            parts.push(super::repository::PortalPart { prefix, json, files });
         }
         if ctx.is_cancelled() {
             return Err(io_to_error(cancelled()));
@@ -347,7 +373,7 @@ impl Core {
         let file_name = archive_name(alias, now, compression.extension());
         let total: u64 = parts
             .iter()
-            .map(|(_, json, files)| json.len() as u64 + files.iter().map(|f| f.2).sum::<u64>())
+            .map(|p| p.json.len() as u64 + p.files.iter().map(|f| f.2).sum::<u64>())
             .sum();
         let meta = if dump {
             let list: Vec<_> = portals
@@ -361,10 +387,19 @@ impl Core {
                 "portalId": caller.portal.id,
                 "alias": caller.portal.alias,
                 "taskId": ctx.id,
-                "files": parts[0].2.len(),
+                "files": parts[0].files.len(),
             })
         };
         ctx.set("files", 0);
+
+        let job_portal = if dump { super::DUMP_PORTAL } else { caller.portal.id };
+        if let Some((location, repo)) = self.target_repository(caller.portal.id, target).await? {
+            let mut produced = self
+                .write_to_repository(job_portal, &location, repo, parts, ctx, now, meta, file_name)
+                .await?;
+            produced.warning = (missing > 0).then(|| MISSING_WARNING.to_owned());
+            return Ok(produced);
+        }
 
         let (writer, stream) = channel(ctx.cancel.clone());
         let handle = tokio::runtime::Handle::current();
@@ -374,11 +409,11 @@ impl Core {
             let mut w = ArchiveWriter::new(writer, compression).map_err(format_error)?;
             let entry = |name: String| EntryPath::new(name).map_err(format_error);
             let mut done = 0u64;
-            for (prefix, json, files) in parts {
+            for super::repository::PortalPart { prefix, json, files } in parts {
                 w.add_bytes(&entry(format!("{prefix}{SNAPSHOT_ENTRY}"))?, &json)
                     .map_err(format_error)?;
                 done += json.len() as u64;
-                for (id, key, size) in files {
+                for (id, key, size, _) in files {
                     if job.is_cancelled() {
                         return Err(io_to_error(cancelled()));
                     }
@@ -416,6 +451,7 @@ impl Core {
             hash,
             size,
             warning,
+            repository: None,
         })
     }
 }

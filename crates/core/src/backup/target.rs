@@ -58,11 +58,6 @@ impl Target {
             _ => BTreeMap::new(),
         }
     }
-
-    /// [`Target::params`] as the JSON a record or job keeps.
-    pub fn params_json(&self) -> String {
-        serde_json::to_string(&self.params()).unwrap_or_else(|_| "{}".into())
-    }
 }
 
 /// Where a stored archive is: what a history record or a restore source says.
@@ -211,7 +206,7 @@ impl Core {
     }
 
     /// A consumer target of stored parameters.
-    fn stored_consumer(stored: &Stored<'_>) -> Result<Consumer> {
+    pub(crate) fn stored_consumer(stored: &Stored<'_>) -> Result<Consumer> {
         let params = stored.params();
         let module = params
             .get("module")
@@ -312,6 +307,9 @@ impl Core {
 
     /// Opens a stored archive for reading.
     pub(crate) async fn open_archive(&self, stored: Stored<'_>) -> Result<ByteStream> {
+        if let Some((location, repo)) = self.stored_repository(&stored).await? {
+            return self.repository_archive(&location, repo, stored.path).await;
+        }
         let (portal, path) = (stored.portal, stored.path);
         match super::storage_from_number(stored.storage_type) {
             Some(StorageType::ThridpartyDocuments) => {
@@ -349,6 +347,22 @@ impl Core {
     /// Whether a stored archive is still there (a Documents file in the Trash counts as gone; a
     /// remote store that cannot answer keeps the record).
     pub(crate) async fn archive_exists(&self, stored: Stored<'_>) -> Result<bool> {
+        match self.stored_repository(&stored).await {
+            Ok(Some((_, repo))) => {
+                return Ok(match repo.has_snapshot(stored.path).await {
+                    Ok(found) => found,
+                    Err(e) => {
+                        tracing::warn!(path = stored.path, error = %e, "cannot check a repository backup; keeping its record");
+                        true
+                    }
+                })
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(path = stored.path, error = %e, "cannot open a backup's repository; keeping its record");
+                return Ok(true);
+            }
+        }
         let (portal, path) = (stored.portal, stored.path);
         let remote_size = |what: String, result: std::result::Result<Result<Option<u64>, StorageError>, _>| match result
         {
@@ -405,6 +419,9 @@ impl Core {
 
     /// Deletes a stored archive; a missing one is not an error.
     pub(crate) async fn delete_archive(&self, stored: Stored<'_>) -> Result<()> {
+        if let Some((location, repo)) = self.stored_repository(&stored).await? {
+            return self.delete_repository_backup(location, repo, stored.path).await;
+        }
         let (portal, path) = (stored.portal, stored.path);
         match super::storage_from_number(stored.storage_type) {
             Some(StorageType::ThridpartyDocuments) => match self.stored_provider(&stored).await {

@@ -280,7 +280,9 @@ pub async fn download(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size.max(0) as u64));
+    if let Some(size) = size {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    }
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
@@ -353,4 +355,10 @@ pub async fn upload(
     }
     .await;
     upload_reply(result)
+}
+
+/// `GET /api/2.0/backup/verifybackup/{id}` (backspace's extension): reads the backup back
+/// completely and checks every chunk (or the whole archive).
+pub async fn verify(State(state): State<AppState>, Authed(caller): Authed, PathId(id): PathId<TaskId>) -> ApiResult {
+    Ok(Reply::ok(state.core.verify_backup(&caller, id).await?))
 }

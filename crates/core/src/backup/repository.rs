@@ -1,0 +1,434 @@
+//! Backups into repositories: `Local`, `DataStore` and `ThirdPartyConsumer` targets keep a
+//! deduplicating, encrypted repository (`backspace-repo`) instead of one archive per backup.
+//!
+//! A record of a repository backup says so in its parameters (`repository` = the location's
+//! key) and keeps the snapshot id (its task id) as its path. Downloading and restoring read a
+//! standard archive that is built on the fly from the snapshot, so every consumer of archives
+//! works unchanged. Deleting a record deletes its snapshot and starts a garbage collection of
+//! the repository at once; a collection that meets a running backup is retried when that
+//! backup ends (and by the cleaner).
+
+use super::jobs::JobContext;
+use super::run::Produced;
+use super::stream::{cancelled, channel, StreamReader};
+use super::target::{Stored, Target};
+use super::SNAPSHOT_ENTRY;
+use crate::caller::Caller;
+use crate::{Core, Error, Result};
+use backspace_format::{ArchiveWriter, EntryPath};
+use backspace_repo::{RepoError, Repository, Secret};
+use backspace_storage::{BlobKey, BlobStore, ByteStream, LocalStore, PrefixStore};
+use backspace_types::{FileId, PortalId, StorageType, TaskId};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+/// The record parameter that marks a repository backup.
+pub(crate) const REPOSITORY_PARAM: &str = "repository";
+
+/// Open repositories by location, and the locations whose collection is pending.
+#[derive(Default)]
+pub struct Repositories {
+    open: tokio::sync::Mutex<HashMap<String, Arc<Repository>>>,
+    pending_gc: Arc<Mutex<HashSet<String>>>,
+}
+
+/// The answer of `verifybackup`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyReport {
+    pub id: TaskId,
+    pub ok: bool,
+    pub checked_chunks: u64,
+    pub damaged: Vec<String>,
+}
+
+fn repo_error(what: &str) -> impl Fn(RepoError) -> Error + '_ {
+    move |e| match e {
+        RepoError::Storage(s) => Error::StorageUnavailable(format!("the repository at {what} failed: {s}")),
+        RepoError::Cancelled => Error::Internal(cancelled().to_string()),
+        RepoError::Input(io) => Error::Internal(io.to_string()),
+        RepoError::NoSnapshot(id) => Error::NotFound(format!("the backup `{id}` is not in the repository at {what}")),
+        other => Error::Internal(format!("the repository at {what}: {other}")),
+    }
+}
+
+/// `portal.json` and `files/{id}` entries of one portal (prefixed in a server backup).
+pub(crate) struct PortalPart {
+    pub prefix: String,
+    pub json: Vec<u8>,
+    /// (file id, blob key, size, BLAKE3 hex)
+    pub files: Vec<(FileId, String, u64, String)>,
+}
+
+impl Core {
+    /// The name of a target for `archive_targets`.
+    fn target_kind(target: &Target) -> Option<&'static str> {
+        match target {
+            Target::Local { .. } => Some("local"),
+            Target::DataStore => Some("datastore"),
+            Target::Consumer(_) => Some("consumer"),
+            _ => None,
+        }
+    }
+
+    /// The repository a target's backups go into, with its location key; `None` when the
+    /// target keeps plain archives.
+    pub(crate) async fn target_repository(
+        &self,
+        portal: PortalId,
+        target: &Target,
+    ) -> Result<Option<(String, Arc<Repository>)>> {
+        let settings = &self.settings.backup.repository;
+        let Some(kind) = Self::target_kind(target) else {
+            return Ok(None);
+        };
+        if !settings.enabled() || settings.archive_targets.iter().any(|t| t == kind) {
+            return Ok(None);
+        }
+        self.repository_of(portal, target).await.map(Some)
+    }
+
+    /// Opens (or creates) the repository of a target.
+    async fn repository_of(&self, portal: PortalId, target: &Target) -> Result<(String, Arc<Repository>)> {
+        let (location, store): (String, Arc<dyn BlobStore>) = match target {
+            Target::DataStore => (
+                "datastore".to_owned(),
+                Arc::new(PrefixStore::new(self.blobs.clone(), "repository")?),
+            ),
+            Target::Local { dir } => {
+                let path = dir.join("backspace-repository");
+                let store = LocalStore::open(&path).await.map_err(|e| {
+                    Error::Internal(format!(
+                        "the repository directory `{}` cannot be used: {e}",
+                        path.display()
+                    ))
+                })?;
+                (format!("local:{}", dir.display()), Arc::new(store))
+            }
+            Target::Consumer(consumer) => {
+                let store = self.consumer_store(portal, consumer).await?;
+                let place = format!(
+                    "consumer:{}:{}:{}",
+                    consumer.module.key(),
+                    consumer.params.get("serviceurl").map_or("", String::as_str),
+                    consumer.describe()
+                );
+                (
+                    place,
+                    Arc::new(PrefixStore::new(Arc::new(store), "backup/backspace-repository")?),
+                )
+            }
+            _ => return Err(Error::Internal("this target has no repository".into())),
+        };
+        let mut open = self.repositories.open.lock().await;
+        if let Some(repo) = open.get(&location) {
+            return Ok((location, repo.clone()));
+        }
+        let settings = &self.settings.backup.repository;
+        let secret = match &settings.passphrase {
+            Some(p) => Secret::Passphrase(p.expose()),
+            None if settings.unencrypted => Secret::Unencrypted,
+            None => {
+                return Err(Error::BadRequest(
+                    "this backup is in a repository, and the server has no repository passphrase: set BACKSPACE_REPOSITORY_PASSPHRASE".to_owned(),
+                ))
+            }
+        };
+        let repo = Repository::open_or_create(store, secret).await.map_err(|e| match e {
+            RepoError::WrongPassphrase => Error::BadRequest(format!(
+                "the repository at {location} does not open with the configured passphrase"
+            )),
+            other => repo_error(&location)(other),
+        })?;
+        let repo = Arc::new(repo);
+        open.insert(location.clone(), repo.clone());
+        Ok((location, repo))
+    }
+
+    /// The repository of a stored record, when it is a repository backup.
+    pub(crate) async fn stored_repository(&self, stored: &Stored<'_>) -> Result<Option<(String, Arc<Repository>)>> {
+        let params: BTreeMap<String, String> = serde_json::from_str(&stored.params).unwrap_or_default();
+        if !params.contains_key(REPOSITORY_PARAM) {
+            return Ok(None);
+        }
+        let target = match super::storage_from_number(stored.storage_type) {
+            Some(StorageType::DataStore) => Target::DataStore,
+            Some(StorageType::Local) => Target::Local {
+                dir: params
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("filepath"))
+                    .map(|(_, v)| v.into())
+                    .ok_or_else(|| Error::Internal("a Local repository record without its directory".into()))?,
+            },
+            Some(StorageType::ThirdPartyConsumer) => Target::Consumer(Self::stored_consumer(stored)?),
+            _ => {
+                return Err(Error::Internal(
+                    "a repository record of an unexpected storage type".into(),
+                ))
+            }
+        };
+        self.repository_of(stored.portal, &target).await.map(Some)
+    }
+
+    /// Writes the portal parts as a snapshot of `repo`; the previous snapshot of the same
+    /// portal in the same repository lets unchanged files be recognised from their digests.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn write_to_repository(
+        &self,
+        job_portal: PortalId,
+        location: &str,
+        repo: Arc<Repository>,
+        parts: Vec<PortalPart>,
+        ctx: &JobContext,
+        now: i64,
+        meta: serde_json::Value,
+        file_name: String,
+    ) -> Result<Produced> {
+        let previous_id = self
+            .store
+            .records(job_portal)
+            .await?
+            .into_iter()
+            .filter(|r| {
+                serde_json::from_str::<BTreeMap<String, String>>(&r.storage_params)
+                    .ok()
+                    .and_then(|p| p.get(REPOSITORY_PARAM).cloned())
+                    .is_some_and(|l| l == location)
+            })
+            .max_by_key(|r| r.created_at)
+            .map(|r| r.storage_path);
+        let previous = match previous_id {
+            Some(id) => repo.snapshot(&id).await.ok(),
+            None => None,
+        };
+        let total: u64 = parts
+            .iter()
+            .map(|p| p.json.len() as u64 + p.files.iter().map(|f| f.2).sum::<u64>())
+            .sum();
+        let handle = tokio::runtime::Handle::current();
+        let blobs = self.blobs.clone();
+        let job = ctx.clone();
+        let id = ctx.id.to_string();
+        let what = location.to_owned();
+        let written = tokio::task::spawn_blocking(move || -> Result<_> {
+            let err = repo_error(&what);
+            let mut w = repo
+                .writer(handle.clone(), previous.as_ref(), job.cancel.clone())
+                .map_err(&err)?;
+            let mut done = 0u64;
+            for part in parts {
+                w.add_bytes(&format!("{}{SNAPSHOT_ENTRY}", part.prefix), &part.json)
+                    .map_err(&err)?;
+                done += part.json.len() as u64;
+                for (file, key, size, digest) in part.files {
+                    if job.is_cancelled() {
+                        return Err(Error::Internal(cancelled().to_string()));
+                    }
+                    let name = format!("{}{}", part.prefix, super::file_entry(file));
+                    let source = (!digest.is_empty()).then(|| format!("blake3:{digest}:{size}"));
+                    match &source {
+                        Some(src) if w.knows(src, size) => w.add(&name, size, Some(src), None).map_err(&err)?,
+                        _ => {
+                            let key = BlobKey::new(key).map_err(|e| Error::Internal(e.to_string()))?;
+                            let data = handle.block_on(blobs.get(&key))?;
+                            let mut reader = StreamReader::new(data, handle.clone());
+                            w.add(&name, size, source.as_deref(), Some(&mut reader)).map_err(&err)?;
+                        }
+                    }
+                    done += size;
+                    job.set("files", (done * 90 / total.max(1)) as i64);
+                }
+            }
+            job.set("store", 90);
+            w.finish(&id, now, meta).map_err(&err)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("the repository writer stopped: {e}")))??;
+        let (snapshot, stats) = written;
+        tracing::info!(
+            job = %ctx.id,
+            repository = location,
+            bytes = stats.bytes,
+            read = stats.read,
+            new_chunks = stats.new_chunks,
+            reused_chunks = stats.reused_chunks,
+            stored = stats.stored,
+            "backup written to the repository"
+        );
+        self.gc_if_pending(location);
+        Ok(Produced {
+            file_name,
+            storage_path: snapshot.id,
+            hash: String::new(),
+            size: snapshot.entries.iter().map(|e| e.size).sum(),
+            warning: None,
+            repository: Some(location.to_owned()),
+        })
+    }
+
+    /// A standard archive of a snapshot, built on the fly.
+    pub(crate) async fn repository_archive(
+        &self,
+        location: &str,
+        repo: Arc<Repository>,
+        id: &str,
+    ) -> Result<ByteStream> {
+        let err = repo_error(location);
+        let snapshot = repo.snapshot(id).await.map_err(&err)?;
+        let index = Arc::new(repo.load_index().await.map_err(&err)?);
+        let compression = self.settings.backup.compression;
+        let (writer, stream) = channel(Arc::new(AtomicBool::new(false)));
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let result = (|| -> std::io::Result<()> {
+                let mut w = ArchiveWriter::new(writer, compression).map_err(std::io::Error::other)?;
+                for entry in &snapshot.entries {
+                    let path = EntryPath::new(entry.name.clone()).map_err(std::io::Error::other)?;
+                    let mut reader = repo
+                        .entry_reader(handle.clone(), index.clone(), entry)
+                        .map_err(std::io::Error::other)?;
+                    w.add(&path, entry.size, &mut reader).map_err(std::io::Error::other)?;
+                }
+                let (writer, _) = w
+                    .finish(snapshot.created, snapshot.meta.clone())
+                    .map_err(std::io::Error::other)?;
+                writer.close().map(|_| ())
+            })();
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "building an archive from the repository failed");
+            }
+        });
+        Ok(stream)
+    }
+
+    /// Deletes a snapshot and collects the repository's garbage in the background.
+    pub(crate) async fn delete_repository_backup(
+        &self,
+        location: String,
+        repo: Arc<Repository>,
+        id: &str,
+    ) -> Result<()> {
+        repo.delete_snapshot(id).await.map_err(repo_error(&location))?;
+        self.spawn_gc(location, repo);
+        Ok(())
+    }
+
+    fn spawn_gc(&self, location: String, repo: Arc<Repository>) {
+        let pending = self.repositories.pending_gc.clone();
+        tokio::spawn(async move {
+            match repo.gc().await {
+                Ok(report) if report.deferred => {
+                    tracing::info!(repository = %location, "garbage collection deferred: a backup is running");
+                    pending.lock().unwrap_or_else(|p| p.into_inner()).insert(location);
+                }
+                Ok(report) => {
+                    tracing::info!(repository = %location, freed = report.freed_bytes, deleted_packs = report.deleted_packs, repacked = report.repacked_packs, "garbage collected");
+                }
+                Err(e) => {
+                    tracing::warn!(repository = %location, error = %e, "garbage collection failed; it will be retried");
+                    pending.lock().unwrap_or_else(|p| p.into_inner()).insert(location);
+                }
+            }
+        });
+    }
+
+    /// Runs a collection that was deferred for `location`.
+    fn gc_if_pending(&self, location: &str) {
+        let due = self
+            .repositories
+            .pending_gc
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(location);
+        if due {
+            if let Ok(open) = self.repositories.open.try_lock() {
+                if let Some(repo) = open.get(location) {
+                    self.spawn_gc(location.to_owned(), repo.clone());
+                }
+            }
+        }
+    }
+
+    /// Runs every deferred collection (the cleaner's step).
+    pub(crate) async fn run_pending_gc(&self) {
+        let due: Vec<String> = self
+            .repositories
+            .pending_gc
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .collect();
+        let open = self.repositories.open.lock().await;
+        for location in due {
+            if let Some(repo) = open.get(&location) {
+                self.spawn_gc(location, repo.clone());
+            }
+        }
+    }
+
+    /// `GET /api/2.0/backup/verifybackup/{id}`: reads a backup back completely.
+    pub async fn verify_backup(&self, caller: &Caller, id: TaskId) -> Result<VerifyReport> {
+        let mut record = self.store.record(caller.portal.id, id).await?;
+        if record.is_none() && self.is_server_admin(caller) {
+            record = self.store.record(super::DUMP_PORTAL, id).await?;
+        }
+        let record = record
+            .filter(|r| !r.removed)
+            .ok_or_else(|| Error::NotFound(format!("The backup was not found: no backup `{id}` in this portal")))?;
+        self.verify_record(&record).await
+    }
+
+    /// Verifies a record: every chunk of a repository backup, or a whole archive.
+    pub async fn verify_record(&self, record: &backspace_meta::BackupRecord) -> Result<VerifyReport> {
+        let stored = Stored::of(record);
+        if let Some((location, repo)) = self.stored_repository(&stored).await? {
+            let v = repo.verify(&record.storage_path).await.map_err(repo_error(&location))?;
+            return Ok(VerifyReport {
+                id: record.id,
+                ok: v.damaged.is_empty(),
+                checked_chunks: v.checked_chunks,
+                damaged: v.damaged,
+            });
+        }
+        let data = self.open_archive(stored).await?;
+        let compression = backspace_format::Compression::from_file_name(&record.file_name)
+            .unwrap_or(backspace_format::Compression::Zstd);
+        let handle = tokio::runtime::Handle::current();
+        let result =
+            tokio::task::spawn_blocking(move || backspace_format::verify(StreamReader::new(data, handle), compression))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(match result {
+            Ok(manifest) => VerifyReport {
+                id: record.id,
+                ok: true,
+                checked_chunks: manifest.entries.len() as u64,
+                damaged: Vec::new(),
+            },
+            Err(e) => {
+                tracing::warn!(backup = %record.id, error = %e, "a backup archive fails verification");
+                VerifyReport {
+                    id: record.id,
+                    ok: false,
+                    checked_chunks: 0,
+                    damaged: vec![record.file_name.clone()],
+                }
+            }
+        })
+    }
+
+    /// Finds a record by id in any portal (for the command line).
+    pub async fn record_by_id(&self, id: TaskId) -> Result<Option<backspace_meta::BackupRecord>> {
+        if let Some(r) = self.store.record(super::DUMP_PORTAL, id).await? {
+            return Ok(Some(r));
+        }
+        for portal in self.store.portals().await? {
+            if let Some(r) = self.store.record(portal.id, id).await? {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+}
