@@ -530,3 +530,47 @@ async fn google_cloud_and_rackspace_targets_fail_with_errors_that_name_them() {
         .await;
     assert_error(status, &v, 400, "bucket is required");
 }
+
+#[tokio::test]
+async fn an_s3_consumer_holds_an_encrypted_repository() {
+    let Some(s3) = S3Fs::spawn() else { return };
+    let s = TestServer::spawn_with(&[("BACKSPACE_REPOSITORY_PASSPHRASE", "s3 repository passphrase")]).await;
+    let owner = Auth::bearer(&s.owner_token().await);
+    save_keys(&s, &owner, &s3.access, &s3.secret).await;
+    let room = s.room(&owner, "Incremental").await;
+    let data = bytes(5 << 20, 91);
+    s.upload(&owner, room, "doc.bin", data.clone()).await;
+    let first = start_backup(&s, &owner, json!({"storageType": 5, "storageParams": s3.params()})).await;
+    let done = wait_backup(&s, &owner).await;
+    assert_eq!(done["error"], "", "{done}");
+    let objects = s3.objects();
+    assert!(
+        objects.iter().all(|o| o.starts_with("backup/backspace-repository/")),
+        "{objects:?}"
+    );
+    assert!(
+        objects
+            .iter()
+            .any(|o| o.starts_with("backup/backspace-repository/packs/")),
+        "{objects:?}"
+    );
+    // No object of its own: the link is the server's signed one, and serves an archive.
+    let link = done["link"].as_str().unwrap();
+    assert!(link.starts_with("/api/2.0/backup/download/"), "{link}");
+    let archive = s.http.get(s.url(link)).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(&archive[..4], &[0x28, 0xb5, 0x2f, 0xfd]);
+
+    // The second backup adds no pack.
+    let packs = |objects: &[String]| objects.iter().filter(|o| o.contains("/packs/")).count();
+    let before = packs(&s3.objects());
+    start_backup(&s, &owner, json!({"storageType": 5, "storageParams": s3.params()})).await;
+    assert_eq!(wait_backup(&s, &owner).await["error"], "");
+    assert_eq!(packs(&s3.objects()), before, "an unchanged backup wrote packs");
+
+    let (file, _) = only_file(&s, &owner, room).await;
+    delete_file(&s, &owner, file).await;
+    s.post("/api/2.0/backup/startrestore", &owner, json!({"backupId": first}))
+        .await;
+    assert_eq!(wait_restore(&s, &owner).await["error"], "");
+    assert!(only_file(&s, &owner, room).await.1 == data, "restored bytes differ");
+}

@@ -14,7 +14,7 @@ use super::target::local_path_under_roots;
 use super::SNAPSHOT_ENTRY;
 use crate::caller::Caller;
 use crate::{Core, Error, Result};
-use backspace_format::{ArchiveReader, Compression, FormatError};
+use backspace_format::{ArchiveReader, Compression, EntryPath, FormatError};
 use backspace_meta::{job_status, Job, JobEnd, JobKind, Snapshot};
 use backspace_storage::{BlobKey, BlobStore, ByteStream};
 use backspace_types::datetime::now_ms;
@@ -22,6 +22,7 @@ use backspace_types::dto::backup::RestoreRequest;
 use backspace_types::{FileId, PortalId, StorageType, TaskId};
 use bytes::Bytes;
 use std::collections::HashMap;
+use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -41,6 +42,13 @@ struct Source {
     owner: PortalId,
     /// The storage parameters (JSON) of a third-party source.
     params: String,
+}
+
+/// A repository snapshot to restore from, read entry by entry.
+struct RepoSource {
+    repo: Arc<backspace_repo::Repository>,
+    snapshot: Arc<backspace_repo::Snapshot>,
+    index: Arc<backspace_repo::Index>,
 }
 
 /// A file staged during a restore: its new blob key, size and digest.
@@ -312,19 +320,53 @@ impl Core {
         .await
     }
 
+    /// The repository snapshot a source is, when it is one.
+    async fn source_repository(&self, source: &Source) -> Result<Option<RepoSource>> {
+        if source.storage_type == UPLOAD_SOURCE {
+            return Ok(None);
+        }
+        let stored = super::target::Stored {
+            portal: source.owner,
+            storage_type: source.storage_type,
+            path: &source.path,
+            params: std::borrow::Cow::Borrowed(&source.params),
+        };
+        let Some((location, repo)) = self.stored_repository(&stored).await? else {
+            return Ok(None);
+        };
+        let fail = |e: backspace_repo::RepoError| Error::Internal(format!("the repository at {location}: {e}"));
+        let snapshot = repo.snapshot(&source.path).await.map_err(fail)?;
+        let index = Arc::new(repo.load_index().await.map_err(fail)?);
+        Ok(Some(RepoSource {
+            repo,
+            snapshot: Arc::new(snapshot),
+            index,
+        }))
+    }
+
     async fn restore_into(&self, portal: PortalId, source: &Source, ctx: &JobContext) -> Result<()> {
         let compression = Compression::from_file_name(&source.file_name).unwrap_or(Compression::Zstd);
         let handle = tokio::runtime::Handle::current();
         let dump = portal == super::DUMP_PORTAL;
 
-        // First pass: the whole archive is verified before anything changes.
-        let data = self.open_source(source).await?;
-        let reader = StreamReader::new(data, handle.clone());
-        let manifest = tokio::task::spawn_blocking(move || backspace_format::verify(reader, compression))
-            .await
-            .map_err(|e| Error::Internal(format!("verifying the archive stopped: {e}")))?
-            .map_err(invalid)?;
-        let kind = manifest.meta.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+        // A repository snapshot needs no first pass: every chunk is authenticated as it is read,
+        // and every file is checked against its row before the swap, as below.
+        let repo_source = self.source_repository(source).await?;
+        let (meta, total) = match &repo_source {
+            Some(r) => (r.snapshot.meta.clone(), r.snapshot.size()),
+            None => {
+                // First pass: the whole archive is verified before anything changes.
+                let data = self.open_source(source).await?;
+                let reader = StreamReader::new(data, handle.clone());
+                let manifest = tokio::task::spawn_blocking(move || backspace_format::verify(reader, compression))
+                    .await
+                    .map_err(|e| Error::Internal(format!("verifying the archive stopped: {e}")))?
+                    .map_err(invalid)?;
+                let total = manifest.entries.iter().map(|e| e.size).sum();
+                (manifest.meta, total)
+            }
+        };
+        let kind = meta.get("kind").and_then(|k| k.as_str()).unwrap_or("");
         match (dump, kind) {
             (false, "portal") | (true, "server") => {}
             (false, "server") => return Err(invalid("it is a whole-server backup: restore it with dump: true")),
@@ -332,12 +374,10 @@ impl Core {
             _ => return Err(invalid("it is not a backspace portal or server backup")),
         }
         ctx.set("lock", 10);
-        let total: u64 = manifest.entries.iter().map(|e| e.size).sum();
 
         // The portals the restore touches are locked until it ends.
         let locked: Vec<PortalId> = if dump {
-            let listed: Vec<i64> = manifest
-                .meta
+            let listed: Vec<i64> = meta
                 .get("portals")
                 .and_then(|p| p.as_array())
                 .map(|a| a.iter().filter_map(|p| p.get("id").and_then(|i| i.as_i64())).collect())
@@ -355,7 +395,9 @@ impl Core {
         for p in &locked {
             self.store.set_portal_status(*p, 4, now_ms()).await?;
         }
-        let outcome = self.stage_and_swap(portal, source, compression, total, ctx).await;
+        let outcome = self
+            .stage_and_swap(portal, source, repo_source, compression, total, ctx)
+            .await;
         // Portals created by the restore were never locked; every touched one ends active.
         for p in &locked {
             if let Err(e) = self.store.set_portal_status(*p, 0, now_ms()).await {
@@ -372,14 +414,17 @@ impl Core {
         &self,
         portal: PortalId,
         source: &Source,
+        repo_source: Option<RepoSource>,
         compression: Compression,
         total: u64,
         ctx: &JobContext,
     ) -> Result<()> {
         let handle = tokio::runtime::Handle::current();
         let dump = portal == super::DUMP_PORTAL;
-        let data = self.open_source(source).await?;
-        let reader = StreamReader::new(data, handle.clone());
+        let reader = match &repo_source {
+            Some(_) => None,
+            None => Some(StreamReader::new(self.open_source(source).await?, handle.clone())),
+        };
         let blobs = self.blobs.clone();
         let staged: Arc<std::sync::Mutex<HashMap<(PortalId, FileId), Staged>>> = Arc::default();
         let staged_in = staged.clone();
@@ -388,82 +433,104 @@ impl Core {
             tokio::task::spawn_blocking(move || -> std::result::Result<Vec<(PortalId, Vec<u8>)>, FormatError> {
                 let mut snapshots = Vec::new();
                 let mut seen = 0u64;
-                ArchiveReader::new(reader, compression).read_all(|path, size, entry| {
-                    // Which portal an entry belongs to, and its name within that portal.
-                    let (target, name) = if dump {
-                        let rest = path.as_str().strip_prefix("portals/").unwrap_or("");
-                        let (id, name) = rest.split_once('/').unwrap_or(("", ""));
-                        let id = id
-                            .parse::<i64>()
-                            .map_err(|_| FormatError::Visitor(format!("unexpected entry `{path}`")))?;
-                        (PortalId(id), name.to_owned())
-                    } else {
-                        (portal, path.as_str().to_owned())
+                let mut visit =
+                    |path: &EntryPath, size: u64, entry: &mut dyn Read| -> std::result::Result<(), FormatError> {
+                        // Which portal an entry belongs to, and its name within that portal.
+                        let (target, name) = if dump {
+                            let rest = path.as_str().strip_prefix("portals/").unwrap_or("");
+                            let (id, name) = rest.split_once('/').unwrap_or(("", ""));
+                            let id = id
+                                .parse::<i64>()
+                                .map_err(|_| FormatError::Visitor(format!("unexpected entry `{path}`")))?;
+                            (PortalId(id), name.to_owned())
+                        } else {
+                            (portal, path.as_str().to_owned())
+                        };
+                        if name == SNAPSHOT_ENTRY {
+                            if size > MAX_SNAPSHOT_BYTES {
+                                return Err(FormatError::Visitor(format!(
+                                    "{SNAPSHOT_ENTRY} is larger than {MAX_SNAPSHOT_BYTES} bytes"
+                                )));
+                            }
+                            let mut buf = Vec::with_capacity(size as usize);
+                            entry.read_to_end(&mut buf)?;
+                            snapshots.push((target, buf));
+                            return Ok(());
+                        }
+                        let Some(id) = name.strip_prefix("files/").and_then(|i| i.parse::<FileId>().ok()) else {
+                            return Err(FormatError::Visitor(format!("unexpected entry `{path}`")));
+                        };
+                        let key = BlobKey::new(format!("portals/{target}/files/{}", uuid::Uuid::new_v4().simple()))
+                            .map_err(|e| FormatError::Visitor(e.to_string()))?;
+                        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+                        let stream: ByteStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+                            rx.recv().await.map(|item| (item, rx))
+                        }));
+                        let store = blobs.clone();
+                        let put_key = key.clone();
+                        let put = handle.spawn(async move { store.put(&put_key, stream).await });
+                        // Recorded before the bytes go in, so a failure below still cleans it up.
+                        staged_in.lock().unwrap_or_else(|p| p.into_inner()).insert(
+                            (target, id),
+                            Staged {
+                                key: key.to_string(),
+                                size: 0,
+                                blake3: String::new(),
+                            },
+                        );
+                        let mut hasher = blake3::Hasher::new();
+                        let mut buf = vec![0u8; 256 * 1024];
+                        let mut entry_bytes = 0u64;
+                        loop {
+                            let n = entry.read(&mut buf)?;
+                            if n == 0 {
+                                break;
+                            }
+                            hasher.update(&buf[..n]);
+                            entry_bytes += n as u64;
+                            if tx.blocking_send(Ok(Bytes::copy_from_slice(&buf[..n]))).is_err() {
+                                break;
+                            }
+                        }
+                        drop(tx);
+                        handle
+                            .block_on(put)
+                            .map_err(|e| FormatError::Visitor(format!("staging stopped: {e}")))?
+                            .map_err(|e| FormatError::Visitor(format!("staging a file failed: {e}")))?;
+                        if let Some(s) = staged_in
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get_mut(&(target, id))
+                        {
+                            s.size = entry_bytes;
+                            s.blake3 = hasher.finalize().to_hex().to_string();
+                        }
+                        seen += entry_bytes;
+                        // Restore progress: 10 after verification, then up to 75 while staging.
+                        job.set("stage", 10 + (seen * 65 / total.max(1)) as i64);
+                        Ok(())
                     };
-                    if name == SNAPSHOT_ENTRY {
-                        if size > MAX_SNAPSHOT_BYTES {
-                            return Err(FormatError::Visitor(format!(
-                                "{SNAPSHOT_ENTRY} is larger than {MAX_SNAPSHOT_BYTES} bytes"
-                            )));
-                        }
-                        let mut buf = Vec::with_capacity(size as usize);
-                        entry.read_to_end(&mut buf)?;
-                        snapshots.push((target, buf));
-                        return Ok(());
+                match (reader, repo_source) {
+                    (Some(reader), _) => {
+                        ArchiveReader::new(reader, compression).read_all(&mut visit)?;
                     }
-                    let Some(id) = name.strip_prefix("files/").and_then(|i| i.parse::<FileId>().ok()) else {
-                        return Err(FormatError::Visitor(format!("unexpected entry `{path}`")));
-                    };
-                    let key = BlobKey::new(format!("portals/{target}/files/{}", uuid::Uuid::new_v4().simple()))
-                        .map_err(|e| FormatError::Visitor(e.to_string()))?;
-                    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
-                    let stream: ByteStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-                        rx.recv().await.map(|item| (item, rx))
-                    }));
-                    let store = blobs.clone();
-                    let put_key = key.clone();
-                    let put = handle.spawn(async move { store.put(&put_key, stream).await });
-                    // Recorded before the bytes go in, so a failure below still cleans it up.
-                    staged_in.lock().unwrap_or_else(|p| p.into_inner()).insert(
-                        (target, id),
-                        Staged {
-                            key: key.to_string(),
-                            size: 0,
-                            blake3: String::new(),
-                        },
-                    );
-                    let mut hasher = blake3::Hasher::new();
-                    let mut buf = vec![0u8; 256 * 1024];
-                    let mut entry_bytes = 0u64;
-                    loop {
-                        let n = entry.read(&mut buf)?;
-                        if n == 0 {
-                            break;
-                        }
-                        hasher.update(&buf[..n]);
-                        entry_bytes += n as u64;
-                        if tx.blocking_send(Ok(Bytes::copy_from_slice(&buf[..n]))).is_err() {
-                            break;
+                    (None, Some(r)) => {
+                        let mut names = std::collections::HashSet::new();
+                        for e in &r.snapshot.entries {
+                            let path = EntryPath::new(e.name.clone())?;
+                            if !names.insert(e.name.clone()) {
+                                return Err(FormatError::Visitor(format!("entry `{}` appears twice", e.name)));
+                            }
+                            let mut reader = r
+                                .repo
+                                .entry_reader(handle.clone(), r.index.clone(), e)
+                                .map_err(|e| FormatError::Visitor(e.to_string()))?;
+                            visit(&path, e.size, &mut reader)?;
                         }
                     }
-                    drop(tx);
-                    handle
-                        .block_on(put)
-                        .map_err(|e| FormatError::Visitor(format!("staging stopped: {e}")))?
-                        .map_err(|e| FormatError::Visitor(format!("staging a file failed: {e}")))?;
-                    if let Some(s) = staged_in
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .get_mut(&(target, id))
-                    {
-                        s.size = entry_bytes;
-                        s.blake3 = hasher.finalize().to_hex().to_string();
-                    }
-                    seen += entry_bytes;
-                    // Restore progress: 10 after verification, then up to 75 while staging.
-                    job.set("stage", 10 + (seen * 65 / total.max(1)) as i64);
-                    Ok(())
-                })?;
+                    (None, None) => return Err(FormatError::Visitor("no source to restore from".into())),
+                }
+                drop(visit);
                 if snapshots.is_empty() {
                     return Err(FormatError::Visitor(format!("the archive has no {SNAPSHOT_ENTRY}")));
                 }
