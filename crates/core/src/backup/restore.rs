@@ -530,7 +530,6 @@ impl Core {
                     }
                     (None, None) => return Err(FormatError::Visitor("no source to restore from".into())),
                 }
-                drop(visit);
                 if snapshots.is_empty() {
                     return Err(FormatError::Visitor(format!("the archive has no {SNAPSHOT_ENTRY}")));
                 }
