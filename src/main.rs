@@ -216,6 +216,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             "jobs that were running when the server stopped are reported as failed"
         );
     }
+    match (&config.repository.passphrase, config.repository.unencrypted) {
+        (Some(_), _) => tracing::info!("backups to Local, DataStore and consumers go into encrypted repositories"),
+        (None, true) => tracing::warn!("backup repositories are NOT encrypted (repository_unencrypted = true)"),
+        (None, false) => tracing::info!(
+            "no repository passphrase: every backup is one plain archive; set BACKSPACE_REPOSITORY_PASSPHRASE for incremental, encrypted backups"
+        ),
+    }
     let workers = spawn_workers(core.clone());
     println!("backspace listening on http://{addr}");
     tracing::info!(%addr, database = %redact(&config.database_url), data_dir = %config.data_dir.display(), "serving");
@@ -335,8 +342,32 @@ async fn repository(config: Config, command: RepositoryCommand) -> anyhow::Resul
     }
 }
 
+/// glibc gives every thread that allocates its own arena (up to 8 per core), and arenas keep
+/// what is freed: a server's resident memory grew by about 40 MB with every backup of a large
+/// portal, and stayed flat with two arenas. The knob is an environment variable read at
+/// process start, so the server sets it and replaces itself once (same pid, same arguments).
+fn limit_malloc_arenas() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return;
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        let err = std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env("MALLOC_ARENA_MAX", "2")
+            .exec();
+        // Only reached when exec failed: run as is.
+        eprintln!("note: could not limit malloc arenas: {err}");
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    limit_malloc_arenas();
+    run()
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BACKSPACE_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),

@@ -175,14 +175,7 @@ async fn datastore_backups_go_into_an_encrypted_repository() {
 
     // Deleting every backup frees the space within a bounded time.
     for id in [&id1, &id2] {
-        let (status, _) = s
-            .call(
-                reqwest::Method::DELETE,
-                &format!("/api/2.0/backup/deletebackup/{id}"),
-                &owner,
-                None,
-            )
-            .await;
+        let (status, _) = delete_backup(&s, &owner, id).await;
         assert_eq!(status, 200);
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

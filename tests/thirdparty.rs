@@ -201,14 +201,7 @@ async fn backups_go_to_an_s3_consumer_and_come_back() {
     assert_error(status, &v, 404, "The required file was not found");
 
     // Deleting the backup deletes the object.
-    let (status, v) = s
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/api/2.0/backup/deletebackup/{id}"),
-            &owner,
-            None,
-        )
-        .await;
+    let (status, v) = delete_backup(&s, &owner, &id).await;
     assert_eq!((status, &v["response"]), (200, &json!(true)), "{v}");
     assert_eq!(s3.objects(), Vec::<String>::new());
     assert!(history(&s, &owner).await.is_empty());
@@ -443,14 +436,7 @@ async fn backups_go_to_a_webdav_folder_and_come_back() {
     assert_eq!(history(&s, &owner).await.len(), 1);
     dav.start();
 
-    let (status, _) = s
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/api/2.0/backup/deletebackup/{id}"),
-            &owner,
-            None,
-        )
-        .await;
+    let (status, _) = delete_backup(&s, &owner, &id).await;
     assert_eq!(status, 200);
     assert!(
         visible_files(&dav.root).is_empty(),

@@ -4,7 +4,9 @@ running backspace and checks the values it returns.
 usage: sdk_backup.py HOST TOKEN
 """
 import sys
-import time
+
+import checks
+from checks import check, until
 
 from docspace_api_sdk import ApiClient, Configuration
 from docspace_api_sdk.api.backup.backup_api import BackupApi
@@ -17,28 +19,6 @@ from docspace_api_sdk.models.backup_storage_type import BackupStorageType
 from docspace_api_sdk.models.cron import Cron
 
 HOST, TOKEN = sys.argv[1], sys.argv[2]
-checks = 0
-
-
-def check(condition, what):
-    global checks
-    if not condition:
-        raise AssertionError(what)
-    checks += 1
-
-
-def until(fetch, done, what, seconds=60):
-    """Polls `fetch` until `done(value)`; fails after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = fetch()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last: {value}")
-        time.sleep(0.1)
-
-
 api = BackupApi(ApiClient(Configuration(host=HOST, access_token=TOKEN)))
 anonymous = BackupApi(ApiClient(Configuration(host=HOST)))
 
@@ -100,4 +80,4 @@ check(len(api.get_backup_history().response) == 1, "second backup listed")
 check(api.delete_backup_history().response is True, "history deleted")
 check(api.get_backup_history().response == [], "history empty")
 
-print(f"sdk: {checks} checks passed")
+print(f"sdk: {checks.passed} checks passed")

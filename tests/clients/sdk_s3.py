@@ -5,8 +5,10 @@ the consumer listed by the storage API, then BackupApi with storageType ThirdPar
 usage: sdk_s3.py HOST TOKEN ENDPOINT BUCKET ACCESS_KEY SECRET_KEY
 """
 import sys
-import time
 import urllib.request
+
+import checks
+from checks import check, until
 
 from docspace_api_sdk import ApiClient, Configuration
 from docspace_api_sdk.api.backup.backup_api import BackupApi
@@ -20,26 +22,6 @@ from docspace_api_sdk.models.backup_storage_type import BackupStorageType
 from docspace_api_sdk.models.item_key_value_pair_object_object import ItemKeyValuePairObjectObject
 
 HOST, TOKEN, ENDPOINT, BUCKET, ACCESS, SECRET = sys.argv[1:7]
-checks = 0
-
-
-def check(condition, what):
-    global checks
-    if not condition:
-        raise AssertionError(what)
-    checks += 1
-
-
-def until(fetch, done, what, seconds=120):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = fetch()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last: {value}")
-        time.sleep(0.1)
-
 
 client = ApiClient(Configuration(host=HOST, access_token=TOKEN))
 auth = AuthorizationApi(client)
@@ -102,4 +84,4 @@ check(finished.error == "", f"restore by object name succeeded: {finished}")
 
 check(backup.delete_backup(history[0].id).response is True, "backup deleted")
 check(backup.get_backup_history().response == [], "history empty")
-print(f"sdk s3: {checks} checks passed")
+print(f"sdk s3: {checks.passed} checks passed")

@@ -341,6 +341,17 @@ pub fn assert_error(status: u16, body: &Value, want: u16, needle: &str) {
     }
 }
 
+/// `DELETE /api/2.0/backup/deletebackup/{id}`: (status, body).
+pub async fn delete_backup(s: &TestServer, auth: &Auth, id: &str) -> (u16, Value) {
+    s.call(
+        reqwest::Method::DELETE,
+        &format!("/api/2.0/backup/deletebackup/{id}"),
+        auth,
+        None,
+    )
+    .await
+}
+
 /// Polls the backup progress until the job is completed (bounded), and returns it.
 pub async fn wait_backup(s: &TestServer, auth: &Auth) -> Value {
     wait_job(s, auth, "/api/2.0/backup/getbackupprogress").await

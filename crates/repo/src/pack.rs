@@ -76,10 +76,6 @@ impl PackBuilder {
         self.places.is_empty()
     }
 
-    pub fn contains(&self, id: &ChunkId) -> bool {
-        self.places.iter().any(|p| p.id == *id)
-    }
-
     /// Appends a sealed blob.
     pub fn push(&mut self, id: ChunkId, sealed: &[u8], raw_length: u32) {
         self.places.push(BlobPlace {

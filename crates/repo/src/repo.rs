@@ -486,21 +486,35 @@ impl Repository {
                 }
             }
         }
+        let packer = Packer {
+            repo: self.clone(),
+            handle: handle.clone(),
+            pack: PackBuilder::default(),
+            written: Vec::new(),
+            lock_key: lock_key.clone(),
+            lock,
+            last_refresh: Instant::now(),
+            stored: 0,
+            packs: 0,
+            buffer: Vec::new(),
+            error: None,
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel(8);
+        let thread = std::thread::Builder::new()
+            .name("repo-packer".into())
+            .spawn(move || packer.run(rx))
+            .map_err(|e| RepoError::Refused(format!("cannot start the packer thread: {e}")))?;
         Ok(SnapshotWriter {
             repo: self.clone(),
             handle,
             known: index.into_keys().collect(),
             by_source,
-            pack: PackBuilder::default(),
-            written: Vec::new(),
             entries: Vec::new(),
             writer_id,
             lock_key,
-            lock,
-            last_refresh: Instant::now(),
             stats: WriteStats::default(),
             cancel,
-            buffer: Vec::new(),
+            packer: Some((tx, thread)),
             index_written: false,
             finished: false,
         })
@@ -817,20 +831,104 @@ impl Bloom {
 pub struct SnapshotWriter {
     repo: Arc<Repository>,
     handle: Handle,
+    /// Chunks in the repository, or already handed to the packer.
     known: HashSet<ChunkId>,
     by_source: HashMap<String, (u64, Vec<(ChunkId, u32)>)>,
-    pack: PackBuilder,
-    written: Vec<(PackId, BlobPlace)>,
     entries: Vec<SnapshotEntry>,
     writer_id: String,
     lock_key: BlobKey,
-    lock: LockFile,
-    last_refresh: Instant,
     stats: WriteStats,
     cancel: Arc<AtomicBool>,
-    buffer: Vec<u8>,
+    /// New chunks go to the packer thread, which compresses, seals, packs and stores them
+    /// while this thread reads and cuts the next ones.
+    packer: Option<(
+        std::sync::mpsc::SyncSender<(ChunkId, Vec<u8>)>,
+        std::thread::JoinHandle<Packer>,
+    )>,
     index_written: bool,
     finished: bool,
+}
+
+/// The packing half of a writer, on its own thread.
+struct Packer {
+    repo: Arc<Repository>,
+    handle: Handle,
+    pack: PackBuilder,
+    written: Vec<(PackId, BlobPlace)>,
+    lock_key: BlobKey,
+    lock: LockFile,
+    last_refresh: Instant,
+    stored: u64,
+    packs: u64,
+    buffer: Vec<u8>,
+    error: Option<RepoError>,
+}
+
+impl Packer {
+    fn run(mut self, rx: std::sync::mpsc::Receiver<(ChunkId, Vec<u8>)>) -> Self {
+        for (id, plain) in rx {
+            if self.error.is_some() {
+                continue;
+            }
+            if let Err(e) = self.add(id, &plain) {
+                self.error = Some(e);
+            }
+        }
+        if self.error.is_none() {
+            if let Err(e) = self.flush() {
+                self.error = Some(e);
+            }
+        }
+        self
+    }
+
+    fn add(&mut self, id: ChunkId, plain: &[u8]) -> Result<(), RepoError> {
+        let raw = plain.len() as u32;
+        // zstd level 1, kept only when it saves at least 1/32.
+        self.buffer.clear();
+        self.buffer.push(1);
+        let compressed = zstd::bulk::compress(plain, 1)
+            .ok()
+            .filter(|c| c.len() < plain.len() - plain.len() / 32);
+        match compressed {
+            Some(c) => self.buffer.extend_from_slice(&c),
+            None => {
+                self.buffer[0] = 0;
+                self.buffer.extend_from_slice(plain);
+            }
+        }
+        let sealed = self.repo.keys.seal(&self.buffer, &chunk_aad(&id));
+        self.pack.push(id, &sealed, raw);
+        if self.pack.len() >= self.repo.config.pack_size as usize {
+            self.flush()?;
+        } else if self.last_refresh.elapsed() > REFRESH {
+            self.refresh()?;
+        }
+        Ok(())
+    }
+
+    fn refresh(&mut self) -> Result<(), RepoError> {
+        self.lock.refreshed = now_ms();
+        self.handle.block_on(self.repo.put_lock(&self.lock_key, &self.lock))?;
+        self.last_refresh = Instant::now();
+        Ok(())
+    }
+
+    /// Writes the current pack: named in the lock first, so a crash leaves nothing unknown.
+    fn flush(&mut self) -> Result<(), RepoError> {
+        if self.pack.is_empty() {
+            return Ok(());
+        }
+        let (bytes, id, places) = std::mem::take(&mut self.pack).finish(&self.repo.keys);
+        self.lock.packs.push(id.to_hex());
+        self.refresh()?;
+        self.stored += bytes.len() as u64;
+        self.packs += 1;
+        self.handle
+            .block_on(self.repo.store.put(&key(id.key())?, one_shot(bytes)))?;
+        self.written.extend(places.into_iter().map(|p| (id, p)));
+        Ok(())
+    }
 }
 
 impl SnapshotWriter {
@@ -858,27 +956,44 @@ impl SnapshotWriter {
             }
         }
         let reader = reader.ok_or_else(|| RepoError::Refused(format!("entry `{name}` has no data")))?;
-        let sizes = &self.repo.config.chunker;
-        let chunker = fastcdc::v2020::StreamCDC::with_level_and_seed(
-            reader.take(size),
-            sizes.min,
-            sizes.avg,
-            sizes.max,
-            fastcdc::v2020::Normalization::Level1,
-            self.repo.keys.chunker_seed,
-        );
+        let sizes = self.repo.config.chunker.clone();
+        let seed = self.repo.keys.chunker_seed;
+        let level = fastcdc::v2020::Normalization::Level1;
         let mut chunks = Vec::new();
         let mut total = 0u64;
-        for chunk in chunker {
-            let chunk = chunk.map_err(|e| match e {
-                fastcdc::v2020::Error::IoError(io) => RepoError::Input(io),
-                other => RepoError::Input(io::Error::other(other.to_string())),
-            })?;
-            if self.cancel.load(Ordering::Relaxed) {
-                return Err(RepoError::Cancelled);
+        if size <= u64::from(sizes.max) {
+            // Small entries (most files) are read whole and cut in memory: the streaming chunker
+            // would allocate its full buffer for each of them.
+            let mut bytes = Vec::with_capacity(size as usize);
+            reader.take(size).read_to_end(&mut bytes).map_err(RepoError::Input)?;
+            total = bytes.len() as u64;
+            let cuts: Vec<(usize, usize)> =
+                fastcdc::v2020::FastCDC::with_level_and_seed(&bytes, sizes.min, sizes.avg, sizes.max, level, seed)
+                    .map(|c| (c.offset, c.length))
+                    .collect();
+            for (offset, length) in cuts {
+                chunks.push(self.add_chunk(&bytes[offset..offset + length])?);
             }
-            total += chunk.data.len() as u64;
-            chunks.push(self.add_chunk(&chunk.data)?);
+        } else {
+            let chunker = fastcdc::v2020::StreamCDC::with_level_and_seed(
+                reader.take(size),
+                sizes.min,
+                sizes.avg,
+                sizes.max,
+                level,
+                seed,
+            );
+            for chunk in chunker {
+                let chunk = chunk.map_err(|e| match e {
+                    fastcdc::v2020::Error::IoError(io) => RepoError::Input(io),
+                    other => RepoError::Input(io::Error::other(other.to_string())),
+                })?;
+                if self.cancel.load(Ordering::Relaxed) {
+                    return Err(RepoError::Cancelled);
+                }
+                total += chunk.data.len() as u64;
+                chunks.push(self.add_chunk(&chunk.data)?);
+            }
         }
         if total != size {
             return Err(RepoError::Input(io::Error::new(
@@ -915,58 +1030,35 @@ impl SnapshotWriter {
     fn add_chunk(&mut self, plain: &[u8]) -> Result<(String, u32), RepoError> {
         let id = self.repo.keys.chunk_id(plain);
         let raw = plain.len() as u32;
-        if self.known.contains(&id) || self.pack.contains(&id) {
+        if !self.known.insert(id) {
             self.stats.reused_chunks += 1;
             return Ok((id.to_hex(), raw));
         }
-        // zstd level 1, kept only when it saves at least 1/32.
-        self.buffer.clear();
-        self.buffer.push(1);
-        let compressed = zstd::bulk::compress(plain, 1)
-            .ok()
-            .filter(|c| c.len() < plain.len() - plain.len() / 32);
-        match compressed {
-            Some(c) => self.buffer.extend_from_slice(&c),
-            None => {
-                self.buffer[0] = 0;
-                self.buffer.extend_from_slice(plain);
-            }
-        }
-        let sealed = self.repo.keys.seal(&self.buffer, &chunk_aad(&id));
-        self.pack.push(id, &sealed, raw);
         self.stats.new_chunks += 1;
-        if self.pack.len() >= self.repo.config.pack_size as usize {
-            self.flush()?;
-        } else if self.last_refresh.elapsed() > REFRESH {
-            self.refresh()?;
+        let sent = match &self.packer {
+            Some((tx, _)) => tx.send((id, plain.to_vec())).is_ok(),
+            None => false,
+        };
+        if !sent {
+            // The packer stopped: its error says why.
+            return Err(self
+                .stop_packer()?
+                .error
+                .unwrap_or_else(|| RepoError::Refused("the packer stopped".into())));
         }
         Ok((id.to_hex(), raw))
     }
 
-    fn refresh(&mut self) -> Result<(), RepoError> {
-        self.lock.refreshed = now_ms();
-        self.handle.block_on(self.repo.put_lock(&self.lock_key, &self.lock))?;
-        self.last_refresh = Instant::now();
-        Ok(())
-    }
-
-    /// Writes the current pack: named in the lock first, so a crash leaves nothing unknown.
-    fn flush(&mut self) -> Result<(), RepoError> {
-        if self.pack.is_empty() {
-            return Ok(());
-        }
-        let (bytes, id, places) = std::mem::take(&mut self.pack).finish(&self.repo.keys);
-        self.lock.packs.push(id.to_hex());
-        self.refresh()?;
-        self.stats.stored += bytes.len() as u64;
-        self.stats.packs += 1;
-        self.handle
-            .block_on(self.repo.store.put(&key(id.key())?, one_shot(bytes)))?;
-        for p in &places {
-            self.known.insert(p.id);
-        }
-        self.written.extend(places.into_iter().map(|p| (id, p)));
-        Ok(())
+    /// Ends the packer thread and returns its state.
+    fn stop_packer(&mut self) -> Result<Packer, RepoError> {
+        let (tx, thread) = self
+            .packer
+            .take()
+            .ok_or_else(|| RepoError::Refused("the packer is gone".into()))?;
+        drop(tx);
+        thread
+            .join()
+            .map_err(|_| RepoError::Refused("the packer thread panicked".into()))
     }
 
     /// Writes the remaining pack, the index file and the snapshot `id`, then removes the lock.
@@ -976,9 +1068,28 @@ impl SnapshotWriter {
         created: i64,
         meta: serde_json::Value,
     ) -> Result<(Snapshot, WriteStats), RepoError> {
-        self.flush()?;
-        if !self.written.is_empty() {
-            let index = pack::encode_index(&self.repo.keys, &self.written);
+        let mut packer = self.stop_packer()?;
+        let result = self.commit(&mut packer, id, created, meta);
+        if result.is_err() {
+            self.abandon(packer);
+        }
+        result
+    }
+
+    fn commit(
+        &mut self,
+        packer: &mut Packer,
+        id: &str,
+        created: i64,
+        meta: serde_json::Value,
+    ) -> Result<(Snapshot, WriteStats), RepoError> {
+        if let Some(e) = packer.error.take() {
+            return Err(e);
+        }
+        self.stats.stored = packer.stored;
+        self.stats.packs = packer.packs;
+        if !packer.written.is_empty() {
+            let index = pack::encode_index(&self.repo.keys, &packer.written);
             self.handle.block_on(
                 self.repo
                     .store
@@ -1002,34 +1113,41 @@ impl SnapshotWriter {
         Ok((snap, self.stats))
     }
 
+    /// Removes what an unfinished writer wrote: its packs (unless they are indexed: then the
+    /// collection rewrites the index) and its lock.
+    fn abandon(&mut self, packer: Packer) {
+        self.finished = true;
+        let repo = self.repo.clone();
+        let lock_key = self.lock_key.clone();
+        let index_written = self.index_written;
+        let result = self.handle.block_on(async move {
+            if !index_written {
+                for p in &packer.lock.packs {
+                    if let Ok(pack) = PackId::from_hex(p) {
+                        repo.store.delete(&key(pack.key())?).await?;
+                    }
+                }
+            }
+            repo.store.delete(&lock_key).await?;
+            Ok::<_, RepoError>(())
+        });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cleaning up an abandoned repository writer failed; the next collection will");
+        }
+    }
+
     pub fn stats(&self) -> WriteStats {
         self.stats
     }
 }
 
 impl Drop for SnapshotWriter {
-    /// An abandoned writer (an error, a cancel) removes its lock; its packs are left for the
-    /// next collection, which finds them unreferenced.
+    /// An abandoned writer (an error, a cancel) removes its packs and its lock.
     fn drop(&mut self) {
         if !self.finished {
-            let repo = self.repo.clone();
-            let lock_key = self.lock_key.clone();
-            let packs = std::mem::take(&mut self.lock.packs);
-            // Once indexed, the packs are left to the collection (which rewrites the index).
-            let index_written = self.index_written;
-            let result = self.handle.block_on(async move {
-                if !index_written {
-                    for p in packs {
-                        if let Ok(pack) = PackId::from_hex(&p) {
-                            repo.store.delete(&key(pack.key())?).await?;
-                        }
-                    }
-                }
-                repo.store.delete(&lock_key).await?;
-                Ok::<_, RepoError>(())
-            });
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "cleaning up an abandoned repository writer failed; the next collection will");
+            match self.stop_packer() {
+                Ok(packer) => self.abandon(packer),
+                Err(e) => tracing::warn!(error = %e, "an abandoned repository writer's packer failed"),
             }
         }
     }

@@ -67,6 +67,18 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Deletes the blob. Deleting a missing blob is not an error.
     async fn delete(&self, key: &BlobKey) -> Result<(), StorageError>;
 
+    /// Like [`BlobStore::put`], atomic, but not yet durable: it becomes durable at the next
+    /// [`BlobStore::sync`]. For many small puts that must all be durable before one commit
+    /// (a restore's staged files): one sync instead of one per blob.
+    async fn put_unsynced(&self, key: &BlobKey, data: ByteStream) -> Result<u64, StorageError> {
+        self.put(key, data).await
+    }
+
+    /// Makes every earlier [`BlobStore::put_unsynced`] durable.
+    async fn sync(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
     /// Deletes every blob under `prefix`.
     async fn delete_prefix(&self, prefix: &BlobKey) -> Result<(), StorageError> {
         for key in self.list(prefix).await? {

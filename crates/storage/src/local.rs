@@ -13,6 +13,8 @@ use tokio_util::io::ReaderStream;
 /// Temporary files live here, inside the root, so that the final `rename` never crosses a file
 /// system. Stale ones (from a crash mid-`put`) are removed by [`LocalStore::open`].
 const TMP_DIR: &str = ".tmp";
+/// Reads go in pieces of this size: each is one trip to a blocking thread.
+const READ_BUFFER: usize = 1 << 20;
 
 /// A temporary file untouched for this long belongs to a `put` that died. A live `put` writes
 /// all the time; another instance sharing the directory may have one under way right now, so
@@ -79,9 +81,10 @@ async fn sync_dir(dir: &Path) -> io::Result<()> {
     fs::File::open(dir).await?.sync_all().await
 }
 
-#[async_trait::async_trait]
-impl BlobStore for LocalStore {
-    async fn put(&self, key: &BlobKey, mut data: ByteStream) -> Result<u64, StorageError> {
+impl LocalStore {
+    /// An atomic put: the bytes go to a temporary file that is renamed into place; `durable`
+    /// syncs the file and its directory first.
+    async fn put_with(&self, key: &BlobKey, mut data: ByteStream, durable: bool) -> Result<u64, StorageError> {
         let final_path = self.path(key);
         let tmp_path = self.root.join(TMP_DIR).join(format!("{:032x}", rand::random::<u128>()));
         let result = async {
@@ -95,12 +98,16 @@ impl BlobStore for LocalStore {
                 file.write_all(&chunk).await.map_err(|e| io_err(key, e))?;
                 written += chunk.len() as u64;
             }
-            file.sync_all().await.map_err(|e| io_err(key, e))?;
+            if durable {
+                file.sync_all().await.map_err(|e| io_err(key, e))?;
+            }
             drop(file);
             let parent = final_path.parent().unwrap_or(&self.root).to_path_buf();
             fs::create_dir_all(&parent).await.map_err(|e| io_err(key, e))?;
             fs::rename(&tmp_path, &final_path).await.map_err(|e| io_err(key, e))?;
-            sync_dir(&parent).await.map_err(|e| io_err(key, e))?;
+            if durable {
+                sync_dir(&parent).await.map_err(|e| io_err(key, e))?;
+            }
             Ok(written)
         }
         .await;
@@ -110,10 +117,36 @@ impl BlobStore for LocalStore {
         }
         result
     }
+}
+
+#[async_trait::async_trait]
+impl BlobStore for LocalStore {
+    async fn put(&self, key: &BlobKey, data: ByteStream) -> Result<u64, StorageError> {
+        self.put_with(key, data, true).await
+    }
+
+    async fn put_unsynced(&self, key: &BlobKey, data: ByteStream) -> Result<u64, StorageError> {
+        self.put_with(key, data, false).await
+    }
+
+    async fn sync(&self) -> Result<(), StorageError> {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || {
+            let dir = std::fs::File::open(&root)?;
+            nix::unistd::syncfs(std::os::fd::AsRawFd::as_raw_fd(&dir)).map_err(std::io::Error::from)
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r)
+        .map_err(|e| StorageError::Io {
+            key: self.root.display().to_string(),
+            source: e,
+        })
+    }
 
     async fn get(&self, key: &BlobKey) -> Result<ByteStream, StorageError> {
         let file = self.open_file(key).await?;
-        Ok(Box::pin(ReaderStream::with_capacity(file, 64 * 1024)))
+        Ok(Box::pin(ReaderStream::with_capacity(file, READ_BUFFER)))
     }
 
     async fn get_range(&self, key: &BlobKey, range: Range<u64>) -> Result<ByteStream, StorageError> {
@@ -122,7 +155,7 @@ impl BlobStore for LocalStore {
             .await
             .map_err(|e| io_err(key, e))?;
         let len = range.end.saturating_sub(range.start);
-        Ok(Box::pin(ReaderStream::with_capacity(file.take(len), 64 * 1024)))
+        Ok(Box::pin(ReaderStream::with_capacity(file.take(len), READ_BUFFER)))
     }
 
     async fn size(&self, key: &BlobKey) -> Result<Option<u64>, StorageError> {

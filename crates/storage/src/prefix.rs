@@ -44,6 +44,14 @@ impl BlobStore for PrefixStore {
         self.inner.put(&self.full(key)?, data).await
     }
 
+    async fn put_unsynced(&self, key: &BlobKey, data: ByteStream) -> Result<u64, StorageError> {
+        self.inner.put_unsynced(&self.full(key)?, data).await
+    }
+
+    async fn sync(&self) -> Result<(), StorageError> {
+        self.inner.sync().await
+    }
+
     async fn get(&self, key: &BlobKey) -> Result<ByteStream, StorageError> {
         self.inner.get(&self.full(key)?).await
     }

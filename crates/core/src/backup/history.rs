@@ -43,16 +43,21 @@ impl Core {
         Ok(())
     }
 
-    /// `DELETE /api/2.0/backup/deletebackup/{id}`: 404 for unknown ids and other portals' ids.
-    pub async fn delete_backup(&self, caller: &Caller, id: TaskId) -> Result<bool> {
+    /// A record the caller may act on by id: one of its portal's, or (for the server
+    /// administrator) a whole-server one. 404 for unknown ids and other portals' ids.
+    pub(crate) async fn caller_record(&self, caller: &Caller, id: TaskId) -> Result<BackupRecord> {
         let mut record = self.store.record(caller.portal.id, id).await?;
-        // The server administrator also deletes whole-server backups by id.
         if record.is_none() && self.is_server_admin(caller) {
             record = self.store.record(super::DUMP_PORTAL, id).await?;
         }
-        let record = record
+        record
             .filter(|r| !r.removed)
-            .ok_or_else(|| Error::NotFound(format!("The backup was not found: no backup `{id}` in this portal")))?;
+            .ok_or_else(|| Error::NotFound(format!("The backup was not found: no backup `{id}` in this portal")))
+    }
+
+    /// `DELETE /api/2.0/backup/deletebackup/{id}`: 404 for unknown ids and other portals' ids.
+    pub async fn delete_backup(&self, caller: &Caller, id: TaskId) -> Result<bool> {
+        let record = self.caller_record(caller, id).await?;
         self.delete_record(&record).await?;
         self.audit(
             caller.portal.id,

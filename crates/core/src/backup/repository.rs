@@ -370,13 +370,7 @@ impl Core {
 
     /// `GET /api/2.0/backup/verifybackup/{id}`: reads a backup back completely.
     pub async fn verify_backup(&self, caller: &Caller, id: TaskId) -> Result<VerifyReport> {
-        let mut record = self.store.record(caller.portal.id, id).await?;
-        if record.is_none() && self.is_server_admin(caller) {
-            record = self.store.record(super::DUMP_PORTAL, id).await?;
-        }
-        let record = record
-            .filter(|r| !r.removed)
-            .ok_or_else(|| Error::NotFound(format!("The backup was not found: no backup `{id}` in this portal")))?;
+        let record = self.caller_record(caller, id).await?;
         self.verify_record(&record).await
     }
 

@@ -44,6 +44,21 @@ struct Source {
     params: String,
 }
 
+/// How many staged files may be in the store's hands (writing, syncing) at once.
+const STAGING_IN_FLIGHT: usize = 16;
+
+/// Waits for a staging put.
+fn finish_put(
+    handle: &tokio::runtime::Handle,
+    put: tokio::task::JoinHandle<std::result::Result<u64, backspace_storage::StorageError>>,
+) -> std::result::Result<(), FormatError> {
+    handle
+        .block_on(put)
+        .map_err(|e| FormatError::Visitor(format!("staging stopped: {e}")))?
+        .map_err(|e| FormatError::Visitor(format!("staging a file failed: {e}")))?;
+    Ok(())
+}
+
 /// A repository snapshot to restore from, read entry by entry.
 struct RepoSource {
     repo: Arc<backspace_repo::Repository>,
@@ -433,6 +448,7 @@ impl Core {
             tokio::task::spawn_blocking(move || -> std::result::Result<Vec<(PortalId, Vec<u8>)>, FormatError> {
                 let mut snapshots = Vec::new();
                 let mut seen = 0u64;
+                let mut in_flight = std::collections::VecDeque::new();
                 let mut visit =
                     |path: &EntryPath, size: u64, entry: &mut dyn Read| -> std::result::Result<(), FormatError> {
                         // Which portal an entry belongs to, and its name within that portal.
@@ -468,7 +484,8 @@ impl Core {
                         }));
                         let store = blobs.clone();
                         let put_key = key.clone();
-                        let put = handle.spawn(async move { store.put(&put_key, stream).await });
+                        // Made durable all at once, before the swap (one sync, not one per file).
+                        let put = handle.spawn(async move { store.put_unsynced(&put_key, stream).await });
                         // Recorded before the bytes go in, so a failure below still cleans it up.
                         staged_in.lock().unwrap_or_else(|p| p.into_inner()).insert(
                             (target, id),
@@ -493,10 +510,14 @@ impl Core {
                             }
                         }
                         drop(tx);
-                        handle
-                            .block_on(put)
-                            .map_err(|e| FormatError::Visitor(format!("staging stopped: {e}")))?
-                            .map_err(|e| FormatError::Visitor(format!("staging a file failed: {e}")))?;
+                        // Several files are made durable at once (their fsyncs overlap); the
+                        // pass ends only when every one has been.
+                        in_flight.push_back(put);
+                        while in_flight.len() > STAGING_IN_FLIGHT {
+                            if let Some(oldest) = in_flight.pop_front() {
+                                finish_put(&handle, oldest)?;
+                            }
+                        }
                         if let Some(s) = staged_in
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
@@ -530,6 +551,9 @@ impl Core {
                     }
                     (None, None) => return Err(FormatError::Visitor("no source to restore from".into())),
                 }
+                for put in in_flight {
+                    finish_put(&handle, put)?;
+                }
                 if snapshots.is_empty() {
                     return Err(FormatError::Visitor(format!("the archive has no {SNAPSHOT_ENTRY}")));
                 }
@@ -541,6 +565,8 @@ impl Core {
                 .await
                 .map_err(|e| Error::Internal(format!("reading the archive stopped: {e}")))?
                 .map_err(invalid)?;
+            // Every staged byte is durable before any row points at it.
+            self.blobs.sync().await?;
             let staged_files = staged.lock().unwrap_or_else(|p| p.into_inner()).clone();
             // Every snapshot is checked against its staged bytes before any portal changes.
             let mut plans = Vec::with_capacity(snapshots.len());
@@ -559,6 +585,7 @@ impl Core {
             }
             ctx.set("swap", 75);
             let mut used = std::collections::HashSet::new();
+            let mut replaced_all = Vec::new();
             for (target, mut snap) in plans {
                 if dump {
                     self.store.ensure_portal(target, &snap.settings, now_ms()).await?;
@@ -573,7 +600,7 @@ impl Core {
                     .unwrap_or_else(|p| p.into_inner())
                     .extend(keys.iter().cloned());
                 used.extend(keys);
-                self.delete_blobs(replaced).await;
+                replaced_all.extend(replaced);
             }
             // Staged entries no row uses are dropped.
             let unused: Vec<String> = staged_files
@@ -581,10 +608,27 @@ impl Core {
                 .map(|s| s.key.clone())
                 .filter(|k| !used.contains(k))
                 .collect();
-            self.delete_blobs(unused).await;
-            Ok(())
+            replaced_all.extend(unused);
+            // The rows no longer point at these: they go after the job reports its end.
+            Ok(replaced_all)
         }
         .await;
+        let outcome = match outcome {
+            Ok(garbage) => {
+                let blobs = self.blobs.clone();
+                tokio::spawn(async move {
+                    for key in garbage {
+                        if let Ok(key) = BlobKey::new(key) {
+                            if let Err(e) = blobs.delete(&key).await {
+                                tracing::warn!(key = %key, error = %e, "deleting a replaced file after a restore failed");
+                            }
+                        }
+                    }
+                });
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
         if outcome.is_err() {
             // Bytes staged for a portal whose swap did not commit are dropped. (A server restore
             // that failed half-way keeps the portals it already swapped; their bytes stay.)
