@@ -841,13 +841,16 @@ pub struct SnapshotWriter {
     cancel: Arc<AtomicBool>,
     /// New chunks go to the packer thread, which compresses, seals, packs and stores them
     /// while this thread reads and cuts the next ones.
-    packer: Option<(
-        std::sync::mpsc::SyncSender<(ChunkId, Vec<u8>)>,
-        std::thread::JoinHandle<Packer>,
-    )>,
+    packer: Option<PackerHandle>,
     index_written: bool,
     finished: bool,
 }
+
+/// The channel to the packer thread, and the thread.
+type PackerHandle = (
+    std::sync::mpsc::SyncSender<(ChunkId, Vec<u8>)>,
+    std::thread::JoinHandle<Packer>,
+);
 
 /// The packing half of a writer, on its own thread.
 struct Packer {
