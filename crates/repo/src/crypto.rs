@@ -2,7 +2,7 @@
 //! stored blob.
 
 use crate::RepoError;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -69,6 +69,30 @@ impl Keys {
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealed);
         out
+    }
+
+    /// [`Keys::seal`] of the concatenated `parts`, appended to `out` and encrypted in place.
+    pub fn seal_into(&self, out: &mut Vec<u8>, parts: &[&[u8]], aad: &[u8]) {
+        let start = out.len();
+        if !self.encrypted {
+            for p in parts {
+                out.extend_from_slice(p);
+            }
+            let mac = self.plain_mac(&out[start..], aad);
+            out.extend_from_slice(&mac);
+            return;
+        }
+        let mut nonce = [0u8; NONCE];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        out.extend_from_slice(&nonce);
+        let body = out.len();
+        for p in parts {
+            out.extend_from_slice(p);
+        }
+        let tag = XChaCha20Poly1305::new((&self.seal).into())
+            .encrypt_in_place_detached(XNonce::from_slice(&nonce), aad, &mut out[body..])
+            .expect("encryption of an in-memory buffer does not fail");
+        out.extend_from_slice(&tag);
     }
 
     /// Opens a sealed blob; any changed byte, or another `aad`, is an error.

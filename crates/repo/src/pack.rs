@@ -68,6 +68,14 @@ pub struct PackBuilder {
 }
 
 impl PackBuilder {
+    /// A builder whose buffer will not grow below `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            data: Vec::with_capacity(capacity),
+            places: Vec::new(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.data.len()
     }
@@ -85,6 +93,18 @@ impl PackBuilder {
             raw_length,
         });
         self.data.extend_from_slice(sealed);
+    }
+
+    /// Seals `parts` (concatenated) straight into the pack, without an intermediate copy.
+    pub fn push_sealed(&mut self, keys: &Keys, id: ChunkId, parts: &[&[u8]], aad: &[u8], raw_length: u32) {
+        let offset = self.data.len();
+        keys.seal_into(&mut self.data, parts, aad);
+        self.places.push(BlobPlace {
+            id,
+            offset: offset as u32,
+            length: (self.data.len() - offset) as u32,
+            raw_length,
+        });
     }
 
     /// The finished pack's bytes, id and blob places.

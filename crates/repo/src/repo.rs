@@ -489,14 +489,13 @@ impl Repository {
         let packer = Packer {
             repo: self.clone(),
             handle: handle.clone(),
-            pack: PackBuilder::default(),
+            pack: PackBuilder::with_capacity(self.config.pack_size as usize + MAX_CHUNK as usize + 4096),
             written: Vec::new(),
             lock_key: lock_key.clone(),
             lock,
             last_refresh: Instant::now(),
             stored: 0,
             packs: 0,
-            buffer: Vec::new(),
             error: None,
         };
         let (tx, rx) = std::sync::mpsc::sync_channel(8);
@@ -766,6 +765,16 @@ impl Repository {
     }
 }
 
+/// Whether compressing `plain` may pay: small chunks always; larger ones when a 64 KiB sample
+/// from their start compresses by at least 1/16.
+fn looks_compressible(plain: &[u8]) -> bool {
+    const SAMPLE: usize = 64 * 1024;
+    if plain.len() <= 2 * SAMPLE {
+        return true;
+    }
+    zstd::bulk::compress(&plain[..SAMPLE], 1).is_ok_and(|c| c.len() < SAMPLE - SAMPLE / 16)
+}
+
 fn secret_is_encrypted(secret: Secret<'_>) -> bool {
     matches!(secret, Secret::Passphrase(_))
 }
@@ -863,7 +872,6 @@ struct Packer {
     last_refresh: Instant,
     stored: u64,
     packs: u64,
-    buffer: Vec<u8>,
     error: Option<RepoError>,
 }
 
@@ -887,21 +895,21 @@ impl Packer {
 
     fn add(&mut self, id: ChunkId, plain: &[u8]) -> Result<(), RepoError> {
         let raw = plain.len() as u32;
-        // zstd level 1, kept only when it saves at least 1/32.
-        self.buffer.clear();
-        self.buffer.push(1);
-        let compressed = zstd::bulk::compress(plain, 1)
-            .ok()
-            .filter(|c| c.len() < plain.len() - plain.len() / 32);
-        match compressed {
-            Some(c) => self.buffer.extend_from_slice(&c),
-            None => {
-                self.buffer[0] = 0;
-                self.buffer.extend_from_slice(plain);
-            }
+        // zstd level 1, kept only when it saves at least 1/32. A chunk whose first 64 KiB do
+        // not compress (media, archives, encrypted files) is stored as it is without trying
+        // the rest: most bytes of a portal are such files.
+        let compressed = if looks_compressible(plain) {
+            zstd::bulk::compress(plain, 1)
+                .ok()
+                .filter(|c| c.len() < plain.len() - plain.len() / 32)
+        } else {
+            None
+        };
+        let aad = chunk_aad(&id);
+        match &compressed {
+            Some(c) => self.pack.push_sealed(&self.repo.keys, id, &[&[1], c], &aad, raw),
+            None => self.pack.push_sealed(&self.repo.keys, id, &[&[0], plain], &aad, raw),
         }
-        let sealed = self.repo.keys.seal(&self.buffer, &chunk_aad(&id));
-        self.pack.push(id, &sealed, raw);
         if self.pack.len() >= self.repo.config.pack_size as usize {
             self.flush()?;
         } else if self.last_refresh.elapsed() > REFRESH {
@@ -922,7 +930,9 @@ impl Packer {
         if self.pack.is_empty() {
             return Ok(());
         }
-        let (bytes, id, places) = std::mem::take(&mut self.pack).finish(&self.repo.keys);
+        let capacity = self.repo.config.pack_size as usize + MAX_CHUNK as usize + 4096;
+        let (bytes, id, places) =
+            std::mem::replace(&mut self.pack, PackBuilder::with_capacity(capacity)).finish(&self.repo.keys);
         self.lock.packs.push(id.to_hex());
         self.refresh()?;
         self.stored += bytes.len() as u64;
@@ -974,8 +984,13 @@ impl SnapshotWriter {
                 fastcdc::v2020::FastCDC::with_level_and_seed(&bytes, sizes.min, sizes.avg, sizes.max, level, seed)
                     .map(|c| (c.offset, c.length))
                     .collect();
-            for (offset, length) in cuts {
-                chunks.push(self.add_chunk(&bytes[offset..offset + length])?);
+            if cuts.len() == 1 {
+                // A file of one chunk moves to the packer without a copy.
+                chunks.push(self.add_chunk(std::borrow::Cow::Owned(bytes))?);
+            } else {
+                for (offset, length) in cuts {
+                    chunks.push(self.add_chunk(std::borrow::Cow::Borrowed(&bytes[offset..offset + length]))?);
+                }
             }
         } else {
             let chunker = fastcdc::v2020::StreamCDC::with_level_and_seed(
@@ -995,7 +1010,7 @@ impl SnapshotWriter {
                     return Err(RepoError::Cancelled);
                 }
                 total += chunk.data.len() as u64;
-                chunks.push(self.add_chunk(&chunk.data)?);
+                chunks.push(self.add_chunk(std::borrow::Cow::Owned(chunk.data))?);
             }
         }
         if total != size {
@@ -1030,8 +1045,8 @@ impl SnapshotWriter {
         self.add(name, bytes.len() as u64, None, Some(&mut reader))
     }
 
-    fn add_chunk(&mut self, plain: &[u8]) -> Result<(String, u32), RepoError> {
-        let id = self.repo.keys.chunk_id(plain);
+    fn add_chunk(&mut self, plain: std::borrow::Cow<'_, [u8]>) -> Result<(String, u32), RepoError> {
+        let id = self.repo.keys.chunk_id(&plain);
         let raw = plain.len() as u32;
         if !self.known.insert(id) {
             self.stats.reused_chunks += 1;
@@ -1039,7 +1054,7 @@ impl SnapshotWriter {
         }
         self.stats.new_chunks += 1;
         let sent = match &self.packer {
-            Some((tx, _)) => tx.send((id, plain.to_vec())).is_ok(),
+            Some((tx, _)) => tx.send((id, plain.into_owned())).is_ok(),
             None => false,
         };
         if !sent {

@@ -469,6 +469,11 @@ mod properties {
             let keys = Keys::from_master(&[3u8; 32], encrypted);
             let sealed = keys.seal(&msg, b"role");
             prop_assert_eq!(keys.open(&sealed, b"role").unwrap(), msg.clone());
+            // Sealing in place, from parts, gives the same format.
+            let mut in_place = vec![7u8; 3];
+            let cut = flip % (msg.len() + 1);
+            keys.seal_into(&mut in_place, &[&msg[..cut], &msg[cut..]], b"role");
+            prop_assert_eq!(keys.open(&in_place[3..], b"role").unwrap(), msg.clone());
             let mut t = sealed.clone();
             let i = flip % t.len();
             t[i] ^= 0x80;
