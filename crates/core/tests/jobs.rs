@@ -156,6 +156,18 @@ async fn fixture() -> Fixture {
     }
 }
 
+/// A second instance ("other") on the fixture's database and blob store.
+fn other_instance(f: &Fixture) -> Arc<Core> {
+    Arc::new(Core::new(
+        f.store.clone(),
+        f.gate.clone(),
+        Settings {
+            instance: "other".into(),
+            ..Settings::default()
+        },
+    ))
+}
+
 /// Waits (bounded) for the portal's job of `kind` to complete, by polling its record.
 async fn finished(f: &Fixture, kind: JobKind) -> backspace_meta::Job {
     for _ in 0..2000 {
@@ -415,14 +427,7 @@ async fn another_instance_fails_a_job_whose_lease_ran_out() {
         .unwrap();
     f.gate.entered.notified().await;
     let lease = Settings::default().job_lease.as_millis() as i64;
-    let other = Core::new(
-        f.store.clone(),
-        f.gate.clone(),
-        Settings {
-            instance: "other".into(),
-            ..Settings::default()
-        },
-    );
+    let other = other_instance(&f);
     let now = backspace_types::datetime::now_ms();
     assert_eq!(
         other.recover_jobs_at(false, now).await.unwrap(),
@@ -472,14 +477,7 @@ async fn two_instances_fire_a_due_schedule_once() {
         .unwrap();
     let schedule = f.core.schedule(&f.owner, false).await.unwrap().unwrap();
     let due = next_fire(&schedule.cron, "UTC", schedule.created_at).unwrap();
-    let other = Arc::new(Core::new(
-        f.store.clone(),
-        f.gate.clone(),
-        Settings {
-            instance: "other".into(),
-            ..Settings::default()
-        },
-    ));
+    let other = other_instance(&f);
     // Both instances' schedulers step at the same moment.
     let (a, b) = tokio::join!(
         f.core.run_due_schedules(due + 1000),
@@ -493,14 +491,7 @@ async fn two_instances_fire_a_due_schedule_once() {
 #[tokio::test]
 async fn the_cleaner_runs_on_one_instance_at_a_time() {
     let f = fixture().await;
-    let other = Arc::new(Core::new(
-        f.store.clone(),
-        f.gate.clone(),
-        Settings {
-            instance: "other".into(),
-            ..Settings::default()
-        },
-    ));
+    let other = other_instance(&f);
     let now = backspace_types::datetime::now_ms();
     assert_eq!(
         f.core.run_cleaner(now).await.unwrap(),

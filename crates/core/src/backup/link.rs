@@ -64,27 +64,15 @@ impl Core {
         let portal = job.map(|j| j.portal_id);
         let record = match portal {
             Some(p) => self.store.record(p, id).await?,
-            None => self.find_record_any_portal(id).await?,
+            None => self.record_by_id(id).await?,
         };
         let record = record
             .filter(|r| !r.removed)
             .ok_or_else(|| Error::NotFound(format!("backup `{id}` not found")))?;
         let stored = super::target::Stored::of(&record);
         // An archive built from a repository has no size until it is built.
-        let size = match self.stored_repository(&stored).await? {
-            Some(_) => None,
-            None => Some(record.size.max(0) as u64),
-        };
+        let size = (!stored.is_repository()).then(|| record.size.max(0) as u64);
         let data = self.open_archive(stored).await?;
         Ok((record.file_name, size, data))
-    }
-
-    async fn find_record_any_portal(&self, id: TaskId) -> Result<Option<backspace_meta::BackupRecord>> {
-        for portal in self.store.portals().await? {
-            if let Some(r) = self.store.record(portal.id, id).await? {
-                return Ok(Some(r));
-            }
-        }
-        Ok(None)
     }
 }

@@ -149,17 +149,16 @@ impl Core {
 
     /// The repository of a stored record, when it is a repository backup.
     pub(crate) async fn stored_repository(&self, stored: &Stored<'_>) -> Result<Option<(String, Arc<Repository>)>> {
-        let params: BTreeMap<String, String> = serde_json::from_str(&stored.params).unwrap_or_default();
-        if !params.contains_key(REPOSITORY_PARAM) {
+        if !stored.is_repository() {
             return Ok(None);
         }
+        let params = stored.params();
         let target = match super::storage_from_number(stored.storage_type) {
             Some(StorageType::DataStore) => Target::DataStore,
             Some(StorageType::Local) => Target::Local {
                 dir: params
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case("filepath"))
-                    .map(|(_, v)| v.into())
+                    .get("filepath")
+                    .map(Into::into)
                     .ok_or_else(|| Error::Internal("a Local repository record without its directory".into()))?,
             },
             Some(StorageType::ThirdPartyConsumer) => Target::Consumer(Self::stored_consumer(stored)?),
@@ -212,7 +211,9 @@ impl Core {
         let job = ctx.clone();
         let id = ctx.id.to_string();
         let what = location.to_owned();
+        let writer_repo = repo.clone();
         let written = tokio::task::spawn_blocking(move || -> Result<_> {
+            let repo = writer_repo;
             let err = repo_error(&what);
             let mut w = repo
                 .writer(handle.clone(), previous.as_ref(), job.cancel.clone())
@@ -257,7 +258,7 @@ impl Core {
             stored = stats.stored,
             "backup written to the repository"
         );
-        self.gc_if_pending(location);
+        self.gc_if_pending(location, repo);
         Ok(Produced {
             file_name,
             storage_path: snapshot.id,
@@ -334,8 +335,8 @@ impl Core {
         });
     }
 
-    /// Runs a collection that was deferred for `location`.
-    fn gc_if_pending(&self, location: &str) {
+    /// Runs a collection that was deferred for `location`, whose repository is `repo`.
+    fn gc_if_pending(&self, location: &str, repo: Arc<Repository>) {
         let due = self
             .repositories
             .pending_gc
@@ -343,11 +344,7 @@ impl Core {
             .unwrap_or_else(|p| p.into_inner())
             .remove(location);
         if due {
-            if let Ok(open) = self.repositories.open.try_lock() {
-                if let Some(repo) = open.get(location) {
-                    self.spawn_gc(location.to_owned(), repo.clone());
-                }
-            }
+            self.spawn_gc(location.to_owned(), repo);
         }
     }
 
@@ -413,7 +410,8 @@ impl Core {
         })
     }
 
-    /// Finds a record by id in any portal (for the command line).
+    /// Finds a record by id in any portal, whole-server records too (for signed links and the
+    /// command line).
     pub async fn record_by_id(&self, id: TaskId) -> Result<Option<backspace_meta::BackupRecord>> {
         if let Some(r) = self.store.record(super::DUMP_PORTAL, id).await? {
             return Ok(Some(r));

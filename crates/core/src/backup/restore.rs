@@ -44,6 +44,18 @@ struct Source {
     params: String,
 }
 
+impl Source {
+    /// Where the archive is, as a record would say.
+    fn stored(&self) -> super::target::Stored<'_> {
+        super::target::Stored {
+            portal: self.owner,
+            storage_type: self.storage_type,
+            path: &self.path,
+            params: std::borrow::Cow::Borrowed(&self.params),
+        }
+    }
+}
+
 /// How many staged files may be in the store's hands (writing, syncing) at once.
 const STAGING_IN_FLIGHT: usize = 16;
 
@@ -326,13 +338,7 @@ impl Core {
         if source.storage_type == UPLOAD_SOURCE {
             return self.open_upload(source.owner).await;
         }
-        self.open_archive(super::target::Stored {
-            portal: source.owner,
-            storage_type: source.storage_type,
-            path: &source.path,
-            params: std::borrow::Cow::Borrowed(&source.params),
-        })
-        .await
+        self.open_archive(source.stored()).await
     }
 
     /// The repository snapshot a source is, when it is one.
@@ -340,13 +346,7 @@ impl Core {
         if source.storage_type == UPLOAD_SOURCE {
             return Ok(None);
         }
-        let stored = super::target::Stored {
-            portal: source.owner,
-            storage_type: source.storage_type,
-            path: &source.path,
-            params: std::borrow::Cow::Borrowed(&source.params),
-        };
-        let Some((location, repo)) = self.stored_repository(&stored).await? else {
+        let Some((location, repo)) = self.stored_repository(&source.stored()).await? else {
             return Ok(None);
         };
         let fail = |e: backspace_repo::RepoError| Error::Internal(format!("the repository at {location}: {e}"));

@@ -80,7 +80,13 @@ impl<'a> Stored<'a> {
         }
     }
 
-    fn params(&self) -> BTreeMap<String, String> {
+    /// Whether the archive is a snapshot of a repository (its record says so).
+    pub fn is_repository(&self) -> bool {
+        self.params().contains_key(super::repository::REPOSITORY_PARAM)
+    }
+
+    /// The parameters, names in lower case.
+    pub fn params(&self) -> BTreeMap<String, String> {
         serde_json::from_str::<BTreeMap<String, String>>(&self.params)
             .unwrap_or_default()
             .into_iter()
