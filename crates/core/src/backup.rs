@@ -16,6 +16,7 @@ mod repository;
 mod restore;
 mod run;
 mod schedule;
+mod stage;
 mod stream;
 mod target;
 mod upload;

@@ -48,6 +48,29 @@ async fn all_rows<T>(
     rows.iter().map(decode).collect()
 }
 
+/// Rows per `INSERT` in a restore: 200 × 12 parameters stays far below SQLite's and
+/// PostgreSQL's limits.
+const ROWS_PER_INSERT: usize = 200;
+
+/// `($1, …, $cols), ($cols+1, …), …` for `rows` rows.
+fn placeholders(rows: usize, cols: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 1..=cols {
+            if c > 1 {
+                out.push_str(", ");
+            }
+            out.push_str(&format!("${}", r * cols + c));
+        }
+        out.push(')');
+    }
+    out
+}
+
 /// Portal snapshots and restores.
 #[async_trait::async_trait]
 pub trait SnapshotStore: Send + Sync {
@@ -148,46 +171,61 @@ impl SnapshotStore for SqlStore {
             .await
             .map_err(crate::conflict(|| format!("user `{}` of the archive", u.email)))?;
         }
-        for f in &snap.folders {
-            sqlx::query(&format!(
-                "INSERT INTO folders ({FOLDER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-            ))
-            .bind(f.id.0)
-            .bind(portal.0)
-            .bind(f.parent_id.map(|p| p.0))
-            .bind(f.kind.number())
-            .bind(&f.title)
-            .bind(f.owner_id.map(|o| o.to_string()))
-            .bind(f.created_by.to_string())
-            .bind(f.created_at)
-            .bind(f.modified_by.to_string())
-            .bind(f.modified_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(crate::conflict(|| {
-                format!("folder id {} (it belongs to another portal on this server)", f.id)
+        // Many rows per statement: a portal has tens of thousands of files.
+        for batch in snap.folders.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO folders ({FOLDER_COLUMNS}) VALUES {}",
+                placeholders(batch.len(), 10)
+            );
+            let mut q = sqlx::query(&sql);
+            for f in batch {
+                q = q
+                    .bind(f.id.0)
+                    .bind(portal.0)
+                    .bind(f.parent_id.map(|p| p.0))
+                    .bind(f.kind.number())
+                    .bind(f.title.as_str())
+                    .bind(f.owner_id.map(|o| o.to_string()))
+                    .bind(f.created_by.to_string())
+                    .bind(f.created_at)
+                    .bind(f.modified_by.to_string())
+                    .bind(f.modified_at);
+            }
+            q.execute(&mut *tx).await.map_err(crate::conflict(|| {
+                format!(
+                    "one of folder ids {}–{} (it belongs to another portal on this server)",
+                    batch[0].id,
+                    batch[batch.len() - 1].id
+                )
             }))?;
         }
-        for f in &snap.files {
-            sqlx::query(&format!(
-                "INSERT INTO files ({FILE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-            ))
-            .bind(f.id.0)
-            .bind(portal.0)
-            .bind(f.folder_id.0)
-            .bind(&f.title)
-            .bind(f.version)
-            .bind(f.size)
-            .bind(&f.blob_key)
-            .bind(&f.blake3)
-            .bind(f.created_by.to_string())
-            .bind(f.created_at)
-            .bind(f.modified_by.to_string())
-            .bind(f.modified_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(crate::conflict(|| {
-                format!("file id {} (it belongs to another portal on this server)", f.id)
+        for batch in snap.files.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO files ({FILE_COLUMNS}) VALUES {}",
+                placeholders(batch.len(), 12)
+            );
+            let mut q = sqlx::query(&sql);
+            for f in batch {
+                q = q
+                    .bind(f.id.0)
+                    .bind(portal.0)
+                    .bind(f.folder_id.0)
+                    .bind(f.title.as_str())
+                    .bind(f.version)
+                    .bind(f.size)
+                    .bind(f.blob_key.as_str())
+                    .bind(f.blake3.as_str())
+                    .bind(f.created_by.to_string())
+                    .bind(f.created_at)
+                    .bind(f.modified_by.to_string())
+                    .bind(f.modified_at);
+            }
+            q.execute(&mut *tx).await.map_err(crate::conflict(|| {
+                format!(
+                    "one of file ids {}–{} (it belongs to another portal on this server)",
+                    batch[0].id,
+                    batch[batch.len() - 1].id
+                )
             }))?;
         }
         // Ids restored from an archive must never be handed out again.

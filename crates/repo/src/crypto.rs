@@ -117,6 +117,33 @@ impl Keys {
             .map_err(|_| tampered())
     }
 
+    /// [`Keys::open`] without an allocation: decrypts in `scratch` (or, unencrypted, returns
+    /// the checked part of `sealed`).
+    pub fn open_in<'a>(&self, sealed: &'a [u8], aad: &[u8], scratch: &'a mut Vec<u8>) -> Result<&'a [u8], RepoError> {
+        let tampered = || RepoError::Corrupt("a sealed blob fails authentication".into());
+        if !self.encrypted {
+            if sealed.len() < PLAIN_MAC {
+                return Err(tampered());
+            }
+            let (plain, mac) = sealed.split_at(sealed.len() - PLAIN_MAC);
+            if self.plain_mac(plain, aad)[..] != *mac {
+                return Err(tampered());
+            }
+            return Ok(plain);
+        }
+        if sealed.len() < NONCE + 16 {
+            return Err(tampered());
+        }
+        let (nonce, body) = sealed.split_at(NONCE);
+        let (ciphertext, tag) = body.split_at(body.len() - 16);
+        scratch.clear();
+        scratch.extend_from_slice(ciphertext);
+        XChaCha20Poly1305::new((&self.seal).into())
+            .decrypt_in_place_detached(XNonce::from_slice(nonce), aad, scratch, tag.into())
+            .map_err(|_| tampered())?;
+        Ok(scratch)
+    }
+
     fn plain_mac(&self, plain: &[u8], aad: &[u8]) -> [u8; PLAIN_MAC] {
         let mut h = blake3::Hasher::new_keyed(&self.seal);
         h.update(&(aad.len() as u64).to_le_bytes());

@@ -4,7 +4,7 @@
 use crate::crypto::{ChunkId, KeySlot, Keys};
 use crate::pack::{self, BlobPlace, PackBuilder, PackId};
 use crate::RepoError;
-use backspace_storage::{BlobKey, BlobStore, ByteStream};
+use backspace_storage::{BlobKey, BlobStore, ByteStream, Flusher};
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
@@ -21,6 +21,10 @@ const MIN_CHUNK: u32 = 256 * 1024;
 const AVG_CHUNK: u32 = 1024 * 1024;
 const MAX_CHUNK: u32 = 4 * 1024 * 1024;
 const PACK_SIZE: u32 = 16 * 1024 * 1024;
+/// Threads that compress, seal and store packs while the writer's thread cuts chunks.
+const PACKERS: usize = 2;
+/// Unsynced packs are synced in the background after this many bytes.
+const FLUSH_EVERY: u64 = 64 * 1024 * 1024;
 /// A lock not refreshed for this long belongs to a process that died.
 const STALE_LOCK: Duration = Duration::from_secs(15 * 60);
 /// A writer refreshes its lock at least this often.
@@ -31,6 +35,9 @@ const MAX_RUN: u64 = 16 * 1024 * 1024;
 /// repository (about 1% false positives at 28 million chunks; a false positive keeps a dead chunk,
 /// never the reverse).
 const BLOOM_BITS: u64 = 32 * 1024 * 1024 * 8;
+/// The Bloom filter of indexed packs, for the sweep of packs no index names: 1 MiB (about 1%
+/// false positives at 870,000 packs, 14 PB; a false positive keeps an orphan pack).
+const PACK_BLOOM_BITS: u64 = 1024 * 1024 * 8;
 const BLOOM_HASHES: u64 = 7;
 /// A pack whose live bytes fall under this share is rewritten with its live blobs only.
 const REPACK_BELOW: f64 = 0.5;
@@ -486,23 +493,25 @@ impl Repository {
                 }
             }
         }
-        let packer = Packer {
-            repo: self.clone(),
-            handle: handle.clone(),
-            pack: PackBuilder::with_capacity(self.config.pack_size as usize + MAX_CHUNK as usize + 4096),
-            written: Vec::new(),
-            lock_key: lock_key.clone(),
-            lock,
-            last_refresh: Instant::now(),
-            stored: 0,
-            packs: 0,
-            error: None,
-        };
+        let flusher = Arc::new(Flusher::start(self.store.clone(), &handle, FLUSH_EVERY));
         let (tx, rx) = std::sync::mpsc::sync_channel(8);
-        let thread = std::thread::Builder::new()
-            .name("repo-packer".into())
-            .spawn(move || packer.run(rx))
-            .map_err(|e| RepoError::Refused(format!("cannot start the packer thread: {e}")))?;
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        let mut threads = Vec::with_capacity(PACKERS);
+        for n in 0..PACKERS {
+            let packer = Packer {
+                repo: self.clone(),
+                handle: handle.clone(),
+                flusher: flusher.clone(),
+                pack: PackBuilder::with_capacity(self.pack_capacity()),
+                packed: Packed::default(),
+            };
+            let rx = rx.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("repo-packer-{n}"))
+                .spawn(move || packer.run(&rx))
+                .map_err(|e| RepoError::Refused(format!("cannot start a packer thread: {e}")))?;
+            threads.push(thread);
+        }
         Ok(SnapshotWriter {
             repo: self.clone(),
             handle,
@@ -511,12 +520,19 @@ impl Repository {
             entries: Vec::new(),
             writer_id,
             lock_key,
+            lock,
+            last_refresh: Instant::now(),
             stats: WriteStats::default(),
             cancel,
-            packer: Some((tx, thread)),
+            packers: Some((tx, threads)),
+            flusher: Some(flusher),
             index_written: false,
             finished: false,
         })
+    }
+
+    fn pack_capacity(&self) -> usize {
+        self.config.pack_size as usize + MAX_CHUNK as usize + 4096
     }
 
     /// A reader of an entry's bytes (call from a blocking thread).
@@ -538,6 +554,7 @@ impl Repository {
             chunks,
             next: 0,
             buffer: Vec::new(),
+            scratch: Vec::new(),
             at: 0,
         })
     }
@@ -563,18 +580,33 @@ impl Repository {
     }
 
     fn decode_chunk(&self, place: &BlobPlace, sealed: &[u8]) -> Result<Vec<u8>, RepoError> {
-        let blob = self.keys.open(sealed, &chunk_aad(&place.id))?;
+        let mut out = Vec::with_capacity(place.raw_length as usize);
+        self.decode_chunk_into(place, sealed, &mut out, &mut Vec::new(), CheckId::Yes)?;
+        Ok(out)
+    }
+
+    /// Opens, decompresses and checks a chunk, appending its plain bytes to `out` (`scratch`
+    /// holds the decrypted blob).
+    fn decode_chunk_into(
+        &self,
+        place: &BlobPlace,
+        sealed: &[u8],
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+        check: CheckId,
+    ) -> Result<(), RepoError> {
+        let blob = self.keys.open_in(sealed, &chunk_aad(&place.id), scratch)?;
         let (codec, data) = blob
             .split_first()
             .ok_or_else(|| RepoError::Corrupt(format!("chunk {:?} is empty", place.id)))?;
-        let plain = match codec {
-            0 => data.to_vec(),
+        let start = out.len();
+        match codec {
+            0 => out.extend_from_slice(data),
             1 => {
-                let mut out = Vec::with_capacity(place.raw_length as usize);
+                out.reserve(place.raw_length as usize);
                 zstd::stream::read::Decoder::new(data)
-                    .and_then(|d| d.take(u64::from(place.raw_length) + 1).read_to_end(&mut out))
+                    .and_then(|d| d.take(u64::from(place.raw_length) + 1).read_to_end(out))
                     .map_err(|e| RepoError::Corrupt(format!("chunk {:?} does not decompress: {e}", place.id)))?;
-                out
             }
             c => {
                 return Err(RepoError::Corrupt(format!(
@@ -582,14 +614,76 @@ impl Repository {
                     place.id
                 )))
             }
+        }
+        let plain = &out[start..];
+        let id_ok = match check {
+            CheckId::Yes => self.keys.chunk_id(plain) == place.id,
+            CheckId::Sealed => true,
         };
-        if plain.len() != place.raw_length as usize || self.keys.chunk_id(&plain) != place.id {
+        if plain.len() != place.raw_length as usize || !id_ok {
+            out.truncate(start);
             return Err(RepoError::Corrupt(format!(
                 "chunk {:?} does not match its id",
                 place.id
             )));
         }
-        Ok(plain)
+        Ok(())
+    }
+
+    /// Reads `range` of a blob from a blocking thread: with plain file reads when the store is
+    /// on a local disk, else through the runtime.
+    fn read_range_blocking(
+        &self,
+        handle: &Handle,
+        k: &BlobKey,
+        range: std::ops::Range<u64>,
+    ) -> Result<Vec<u8>, RepoError> {
+        match self.store.open_blocking(k) {
+            Some(file) => {
+                use std::io::Seek;
+                let mut file = file?;
+                let len = range.end - range.start;
+                let io = |e| {
+                    RepoError::Storage(backspace_storage::StorageError::Io {
+                        key: k.to_string(),
+                        source: e,
+                    })
+                };
+                file.seek(io::SeekFrom::Start(range.start)).map_err(io)?;
+                let mut out = Vec::with_capacity(len as usize);
+                file.take(len).read_to_end(&mut out).map_err(io)?;
+                Ok(out)
+            }
+            None => handle.block_on(async { read_all(self.store.get_range(k, range).await?).await }),
+        }
+    }
+
+    /// [`Repository::read_run`] from a blocking thread, appending the plain chunks to `out`.
+    /// Each chunk is authenticated by its seal, whose associated data is its id: a changed byte
+    /// or a blob moved to another id fails. Its id is not recomputed (a second hash of every
+    /// byte); [`Repository::verify`] does that.
+    fn read_run_into(
+        &self,
+        handle: &Handle,
+        pack: PackId,
+        places: &[BlobPlace],
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+    ) -> Result<(), RepoError> {
+        let start = u64::from(places[0].offset);
+        let last = places[places.len() - 1];
+        let end = u64::from(last.offset) + u64::from(last.length);
+        let bytes = self.read_range_blocking(handle, &key(pack.key())?, start..end)?;
+        if bytes.len() as u64 != end - start {
+            return Err(RepoError::Corrupt(format!(
+                "pack {pack:?} is shorter than its index says"
+            )));
+        }
+        for p in places {
+            let from = (u64::from(p.offset) - start) as usize;
+            self.decode_chunk_into(p, &bytes[from..from + p.length as usize], out, scratch, CheckId::Sealed)?;
+        }
+        Ok(())
     }
 
     /// Reads every chunk of a snapshot back and checks it; returns the damaged ones.
@@ -691,12 +785,13 @@ impl Repository {
             self.store.delete(&k).await?;
         }
 
-        let mut bloom = Bloom::new();
+        let mut bloom = Bloom::new(BLOOM_BITS);
+        let mut indexed_packs = Bloom::new(PACK_BLOOM_BITS);
         for id in self.snapshots().await? {
             let snap = self.snapshot(&id).await?;
             report.snapshots += 1;
             for (hex_id, _) in snap.entries.iter().flat_map(|e| e.chunks.iter()) {
-                bloom.insert(&ChunkId::from_hex(hex_id)?);
+                bloom.insert(&ChunkId::from_hex(hex_id)?.0);
             }
         }
 
@@ -712,7 +807,7 @@ impl Repository {
             let mut repacks = Vec::new();
             for (pack, places) in by_pack {
                 let total: u64 = places.iter().map(|p| u64::from(p.length)).sum();
-                let live: Vec<BlobPlace> = places.iter().copied().filter(|p| bloom.contains(&p.id)).collect();
+                let live: Vec<BlobPlace> = places.iter().copied().filter(|p| bloom.contains(&p.id.0)).collect();
                 let live_bytes: u64 = live.iter().map(|p| u64::from(p.length)).sum();
                 if live.is_empty() {
                     dead_packs.push((pack, total));
@@ -721,6 +816,9 @@ impl Repository {
                 } else {
                     keep.extend(places.into_iter().map(|p| (pack, p)));
                 }
+            }
+            for (pack, _) in &keep {
+                indexed_packs.insert(&pack.0);
             }
             if dead_packs.is_empty() && repacks.is_empty() {
                 continue;
@@ -741,6 +839,7 @@ impl Repository {
                 }
                 let (bytes, new_id, places) = builder.finish(&self.keys);
                 self.store.put(&key(new_id.key())?, one_shot(bytes)).await?;
+                indexed_packs.insert(&new_id.0);
                 keep.extend(places.into_iter().map(|p| (new_id, p)));
             }
             let new_index = key(format!("index/gc-{}", hex::encode(rand::random::<[u8; 16]>())))?;
@@ -761,6 +860,24 @@ impl Repository {
                 report.freed_bytes += freed;
             }
         }
+
+        // Packs that no index names belong to writers or collections that died before writing
+        // their index: no snapshot can use them, and no writer is running (step 2).
+        for pack_key in self.store.list(&key("packs")?).await? {
+            let Some(pack) = pack_key
+                .as_str()
+                .rsplit('/')
+                .next()
+                .and_then(|n| PackId::from_hex(n).ok())
+            else {
+                continue;
+            };
+            if !indexed_packs.contains(&pack.0) {
+                report.freed_bytes += self.store.size(&pack_key).await?.unwrap_or(0);
+                self.store.delete(&pack_key).await?;
+                report.deleted_packs += 1;
+            }
+        }
         Ok(report)
     }
 }
@@ -777,6 +894,14 @@ fn looks_compressible(plain: &[u8]) -> bool {
 
 fn secret_is_encrypted(secret: Secret<'_>) -> bool {
     matches!(secret, Secret::Passphrase(_))
+}
+
+/// Whether decoding a chunk recomputes its id from its plain bytes.
+#[derive(Clone, Copy)]
+enum CheckId {
+    Yes,
+    /// The seal (with the id as associated data) is trusted.
+    Sealed,
 }
 
 fn chunk_aad(id: &ChunkId) -> Vec<u8> {
@@ -805,33 +930,35 @@ fn runs(places: &[BlobPlace]) -> Vec<Vec<BlobPlace>> {
     out
 }
 
-/// A fixed-size Bloom filter of chunk ids (the ids are keyed hashes, so their bytes are
-/// already uniformly distributed).
+/// A fixed-size Bloom filter of ids (chunk or pack ids: keyed or plain BLAKE3 hashes, so their
+/// bytes are already uniformly distributed).
 struct Bloom {
     bits: Vec<u64>,
 }
 
 impl Bloom {
-    fn new() -> Self {
+    fn new(bits: u64) -> Self {
         Self {
-            bits: vec![0; (BLOOM_BITS / 64) as usize],
+            bits: vec![0; bits.div_ceil(64) as usize],
         }
     }
 
-    fn positions(id: &ChunkId) -> impl Iterator<Item = u64> {
-        let a = u64::from_le_bytes(id.0[..8].try_into().expect("8 bytes"));
-        let b = u64::from_le_bytes(id.0[8..16].try_into().expect("8 bytes")) | 1;
-        (0..BLOOM_HASHES).map(move |i| a.wrapping_add(i.wrapping_mul(b)) % BLOOM_BITS)
+    fn positions(&self, id: &[u8; 32]) -> impl Iterator<Item = u64> {
+        let a = u64::from_le_bytes(id[..8].try_into().expect("8 bytes"));
+        let b = u64::from_le_bytes(id[8..16].try_into().expect("8 bytes")) | 1;
+        let bits = self.bits.len() as u64 * 64;
+        (0..BLOOM_HASHES).map(move |i| a.wrapping_add(i.wrapping_mul(b)) % bits)
     }
 
-    fn insert(&mut self, id: &ChunkId) {
-        for p in Self::positions(id) {
+    fn insert(&mut self, id: &[u8; 32]) {
+        for p in self.positions(id).collect::<Vec<_>>() {
             self.bits[(p / 64) as usize] |= 1 << (p % 64);
         }
     }
 
-    fn contains(&self, id: &ChunkId) -> bool {
-        Self::positions(id).all(|p| self.bits[(p / 64) as usize] & (1 << (p % 64)) != 0)
+    fn contains(&self, id: &[u8; 32]) -> bool {
+        self.positions(id)
+            .all(|p| self.bits[(p / 64) as usize] & (1 << (p % 64)) != 0)
     }
 }
 
@@ -846,51 +973,79 @@ pub struct SnapshotWriter {
     entries: Vec<SnapshotEntry>,
     writer_id: String,
     lock_key: BlobKey,
+    lock: LockFile,
+    last_refresh: Instant,
     stats: WriteStats,
     cancel: Arc<AtomicBool>,
-    /// New chunks go to the packer thread, which compresses, seals, packs and stores them
-    /// while this thread reads and cuts the next ones.
-    packer: Option<PackerHandle>,
+    /// New chunks go to the packer threads, which compress, seal, pack and store them while
+    /// this thread reads and cuts the next ones.
+    packers: Option<PackerHandles>,
+    flusher: Option<Arc<Flusher>>,
     index_written: bool,
     finished: bool,
 }
 
-/// The channel to the packer thread, and the thread.
-type PackerHandle = (
+/// The channel to the packer threads, and the threads.
+type PackerHandles = (
     std::sync::mpsc::SyncSender<(ChunkId, Vec<u8>)>,
-    std::thread::JoinHandle<Packer>,
+    Vec<std::thread::JoinHandle<Packed>>,
 );
 
-/// The packing half of a writer, on its own thread.
-struct Packer {
-    repo: Arc<Repository>,
-    handle: Handle,
-    pack: PackBuilder,
+/// What the packer threads wrote.
+#[derive(Default)]
+struct Packed {
+    /// Every blob of every pack written, with its pack.
     written: Vec<(PackId, BlobPlace)>,
-    lock_key: BlobKey,
-    lock: LockFile,
-    last_refresh: Instant,
+    /// The packs written (or being written).
+    names: Vec<PackId>,
     stored: u64,
     packs: u64,
     error: Option<RepoError>,
 }
 
+impl Packed {
+    fn merge(&mut self, other: Packed) {
+        self.written.extend(other.written);
+        self.names.extend(other.names);
+        self.stored += other.stored;
+        self.packs += other.packs;
+        if self.error.is_none() {
+            self.error = other.error;
+        }
+    }
+}
+
+/// The packing half of a writer: each packer thread compresses, seals and packs the chunks it
+/// takes from the channel and stores its own packs, while the writer's thread reads and cuts
+/// the next chunks.
+struct Packer {
+    repo: Arc<Repository>,
+    handle: Handle,
+    flusher: Arc<Flusher>,
+    pack: PackBuilder,
+    packed: Packed,
+}
+
 impl Packer {
-    fn run(mut self, rx: std::sync::mpsc::Receiver<(ChunkId, Vec<u8>)>) -> Self {
-        for (id, plain) in rx {
-            if self.error.is_some() {
+    fn run(mut self, rx: &std::sync::Mutex<std::sync::mpsc::Receiver<(ChunkId, Vec<u8>)>>) -> Packed {
+        loop {
+            let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+            let Ok((id, plain)) = next else {
+                break;
+            };
+            if self.packed.error.is_some() {
                 continue;
             }
             if let Err(e) = self.add(id, &plain) {
-                self.error = Some(e);
+                self.packed.error = Some(e);
             }
         }
-        if self.error.is_none() {
+        if self.packed.error.is_none() {
             if let Err(e) = self.flush() {
-                self.error = Some(e);
+                self.packed.error = Some(e);
             }
         }
-        self
+        self.packed
     }
 
     fn add(&mut self, id: ChunkId, plain: &[u8]) -> Result<(), RepoError> {
@@ -912,34 +1067,35 @@ impl Packer {
         }
         if self.pack.len() >= self.repo.config.pack_size as usize {
             self.flush()?;
-        } else if self.last_refresh.elapsed() > REFRESH {
-            self.refresh()?;
         }
         Ok(())
     }
 
-    fn refresh(&mut self) -> Result<(), RepoError> {
-        self.lock.refreshed = now_ms();
-        self.handle.block_on(self.repo.put_lock(&self.lock_key, &self.lock))?;
-        self.last_refresh = Instant::now();
-        Ok(())
-    }
-
-    /// Writes the current pack: named in the lock first, so a crash leaves nothing unknown.
+    /// Stores the current pack, not yet durably: the writer syncs every pack before it writes
+    /// its index, and the flusher syncs in the background meanwhile.
     fn flush(&mut self) -> Result<(), RepoError> {
         if self.pack.is_empty() {
             return Ok(());
         }
-        let capacity = self.repo.config.pack_size as usize + MAX_CHUNK as usize + 4096;
         let (bytes, id, places) =
-            std::mem::replace(&mut self.pack, PackBuilder::with_capacity(capacity)).finish(&self.repo.keys);
-        self.lock.packs.push(id.to_hex());
-        self.refresh()?;
-        self.stored += bytes.len() as u64;
-        self.packs += 1;
-        self.handle
-            .block_on(self.repo.store.put(&key(id.key())?, one_shot(bytes)))?;
-        self.written.extend(places.into_iter().map(|p| (id, p)));
+            std::mem::replace(&mut self.pack, PackBuilder::with_capacity(self.repo.pack_capacity()))
+                .finish(&self.repo.keys);
+        self.packed.names.push(id);
+        self.packed.stored += bytes.len() as u64;
+        self.packed.packs += 1;
+        let k = key(id.key())?;
+        let fast = self.repo.store.put_unsynced_blocking(&k, &mut bytes.as_slice());
+        match fast {
+            Some(result) => {
+                result?;
+            }
+            None => {
+                self.handle
+                    .block_on(self.repo.store.put_unsynced(&k, one_shot(bytes)))?;
+            }
+        }
+        self.flusher.wrote(self.repo.config.pack_size.into());
+        self.packed.written.extend(places.into_iter().map(|p| (id, p)));
         Ok(())
     }
 }
@@ -954,6 +1110,9 @@ impl SnapshotWriter {
         source: Option<&str>,
         reader: Option<&mut dyn Read>,
     ) -> Result<(), RepoError> {
+        if self.last_refresh.elapsed() > REFRESH {
+            self.refresh()?;
+        }
         if let Some((prev_size, chunks)) = source.and_then(|s| self.by_source.get(s)) {
             if *prev_size == size {
                 self.stats.reused_chunks += chunks.len() as u64;
@@ -1053,61 +1212,88 @@ impl SnapshotWriter {
             return Ok((id.to_hex(), raw));
         }
         self.stats.new_chunks += 1;
-        let sent = match &self.packer {
+        let sent = match &self.packers {
             Some((tx, _)) => tx.send((id, plain.into_owned())).is_ok(),
             None => false,
         };
         if !sent {
-            // The packer stopped: its error says why.
+            // The packers stopped: their error says why.
             return Err(self
-                .stop_packer()?
+                .stop_packers()?
                 .error
-                .unwrap_or_else(|| RepoError::Refused("the packer stopped".into())));
+                .unwrap_or_else(|| RepoError::Refused("the packers stopped".into())));
+        }
+        if self.last_refresh.elapsed() > REFRESH {
+            self.refresh()?;
         }
         Ok((id.to_hex(), raw))
     }
 
-    /// Ends the packer thread and returns its state.
-    fn stop_packer(&mut self) -> Result<Packer, RepoError> {
-        let (tx, thread) = self
-            .packer
-            .take()
-            .ok_or_else(|| RepoError::Refused("the packer is gone".into()))?;
-        drop(tx);
-        thread
-            .join()
-            .map_err(|_| RepoError::Refused("the packer thread panicked".into()))
+    /// Tells collections that this writer is alive.
+    fn refresh(&mut self) -> Result<(), RepoError> {
+        self.lock.refreshed = now_ms();
+        self.handle.block_on(self.repo.put_lock(&self.lock_key, &self.lock))?;
+        self.last_refresh = Instant::now();
+        Ok(())
     }
 
-    /// Writes the remaining pack, the index file and the snapshot `id`, then removes the lock.
+    /// Ends the packer threads and returns what they wrote.
+    fn stop_packers(&mut self) -> Result<Packed, RepoError> {
+        let (tx, threads) = self
+            .packers
+            .take()
+            .ok_or_else(|| RepoError::Refused("the packers are gone".into()))?;
+        drop(tx);
+        let mut packed = Packed::default();
+        let mut panicked = false;
+        for thread in threads {
+            match thread.join() {
+                Ok(p) => packed.merge(p),
+                Err(_) => panicked = true,
+            }
+        }
+        if panicked && packed.error.is_none() {
+            packed.error = Some(RepoError::Refused("a packer thread panicked".into()));
+        }
+        Ok(packed)
+    }
+
+    /// Writes the remaining packs, makes them durable, writes the index file and the snapshot
+    /// `id`, then removes the lock.
     pub fn finish(
         mut self,
         id: &str,
         created: i64,
         meta: serde_json::Value,
     ) -> Result<(Snapshot, WriteStats), RepoError> {
-        let mut packer = self.stop_packer()?;
-        let result = self.commit(&mut packer, id, created, meta);
+        let mut packed = self.stop_packers()?;
+        let result = self.commit(&mut packed, id, created, meta);
         if result.is_err() {
-            self.abandon(packer);
+            self.abandon(&packed);
         }
         result
     }
 
     fn commit(
         &mut self,
-        packer: &mut Packer,
+        packed: &mut Packed,
         id: &str,
         created: i64,
         meta: serde_json::Value,
     ) -> Result<(Snapshot, WriteStats), RepoError> {
-        if let Some(e) = packer.error.take() {
+        if let Some(e) = packed.error.take() {
             return Err(e);
         }
-        self.stats.stored = packer.stored;
-        self.stats.packs = packer.packs;
-        if !packer.written.is_empty() {
-            let index = pack::encode_index(&self.repo.keys, &packer.written);
+        // Every pack is durable before the index names it.
+        if let Some(flusher) = self.flusher.take().and_then(|f| Arc::try_unwrap(f).ok()) {
+            self.handle.block_on(flusher.finish())?;
+        } else {
+            self.handle.block_on(self.repo.store.sync())?;
+        }
+        self.stats.stored = packed.stored;
+        self.stats.packs = packed.packs;
+        if !packed.written.is_empty() {
+            let index = pack::encode_index(&self.repo.keys, &packed.written);
             self.handle.block_on(
                 self.repo
                     .store
@@ -1133,18 +1319,18 @@ impl SnapshotWriter {
 
     /// Removes what an unfinished writer wrote: its packs (unless they are indexed: then the
     /// collection rewrites the index) and its lock.
-    fn abandon(&mut self, packer: Packer) {
+    fn abandon(&mut self, packed: &Packed) {
         self.finished = true;
         let repo = self.repo.clone();
         let lock_key = self.lock_key.clone();
-        let index_written = self.index_written;
+        let packs = if self.index_written {
+            Vec::new()
+        } else {
+            packed.names.clone()
+        };
         let result = self.handle.block_on(async move {
-            if !index_written {
-                for p in &packer.lock.packs {
-                    if let Ok(pack) = PackId::from_hex(p) {
-                        repo.store.delete(&key(pack.key())?).await?;
-                    }
-                }
+            for pack in packs {
+                repo.store.delete(&key(pack.key())?).await?;
             }
             repo.store.delete(&lock_key).await?;
             Ok::<_, RepoError>(())
@@ -1163,8 +1349,8 @@ impl Drop for SnapshotWriter {
     /// An abandoned writer (an error, a cancel) removes its packs and its lock.
     fn drop(&mut self) {
         if !self.finished {
-            match self.stop_packer() {
-                Ok(packer) => self.abandon(packer),
+            match self.stop_packers() {
+                Ok(packed) => self.abandon(&packed),
                 Err(e) => tracing::warn!(error = %e, "an abandoned repository writer's packer failed"),
             }
         }
@@ -1179,6 +1365,8 @@ pub struct EntryReader {
     chunks: Vec<(ChunkId, u32)>,
     next: usize,
     buffer: Vec<u8>,
+    /// Decrypted blobs, before decompression.
+    scratch: Vec<u8>,
     at: usize,
 }
 
@@ -1210,16 +1398,14 @@ impl EntryReader {
                 _ => break,
             }
         }
-        let plains = self
-            .handle
-            .block_on(self.repo.read_run(first_pack, &places))
-            .map_err(io::Error::other)?;
         self.buffer.clear();
-        for (plain, (_, expected)) in plains.iter().zip(&self.chunks[self.next..i]) {
-            if plain.len() != *expected as usize {
-                return Err(io::Error::other("a chunk's length disagrees with the snapshot"));
-            }
-            self.buffer.extend_from_slice(plain);
+        let from = self.next;
+        self.repo
+            .read_run_into(&self.handle, first_pack, &places, &mut self.buffer, &mut self.scratch)
+            .map_err(io::Error::other)?;
+        let expected: u64 = self.chunks[from..i].iter().map(|(_, len)| u64::from(*len)).sum();
+        if self.buffer.len() as u64 != expected {
+            return Err(io::Error::other("a chunk's length disagrees with the snapshot"));
         }
         self.at = 0;
         self.next = i;

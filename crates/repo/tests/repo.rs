@@ -290,6 +290,42 @@ async fn garbage_collection_frees_what_no_snapshot_uses() {
     assert!(store.list(&BlobKey::new("locks").unwrap()).await.unwrap().is_empty());
 }
 
+/// A writer that died (kill -9, power loss) leaves packs no index names, and perhaps its
+/// lock: once the lock is stale, the next collection removes both and keeps every live pack.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_writers_packs_and_lock_are_removed() {
+    let (dir, store) = store().await;
+    let repo = Arc::new(
+        Repository::create(store.clone(), Secret::Passphrase("p"))
+            .await
+            .unwrap(),
+    );
+    let entries = portal(9);
+    write(&repo, "s", entries.clone(), None).await;
+    let live = pack_files(&dir);
+    // The dead writer's pack: a copy of a real pack under another (valid) name.
+    let orphan_name = "ab".repeat(32);
+    let orphan = dir.0.join("packs").join(&orphan_name[..2]).join(&orphan_name);
+    std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
+    std::fs::copy(&live[0], &orphan).unwrap();
+    let stale = serde_json::json!({"kind": "writer", "created": 0, "refreshed": 0, "packs": []});
+    store
+        .put(
+            &BlobKey::new("locks/dead.writer").unwrap(),
+            Box::pin(futures_util::stream::iter([Ok(bytes::Bytes::from(stale.to_string()))])),
+        )
+        .await
+        .unwrap();
+
+    let report = repo.gc().await.unwrap();
+    assert!(!report.deferred, "a stale lock deferred the collection: {report:?}");
+    assert_eq!(report.deleted_packs, 1, "{report:?}");
+    assert!(!orphan.exists(), "the orphan pack survived");
+    assert_eq!(pack_files(&dir), live, "a live pack was deleted");
+    assert!(store.list(&BlobKey::new("locks").unwrap()).await.unwrap().is_empty());
+    assert_eq!(read(&repo, "s").await.unwrap(), plain(&entries));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_index_is_rebuilt_from_the_packs_alone() {
     let (dir, store) = store().await;

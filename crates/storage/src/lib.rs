@@ -11,12 +11,14 @@
 //! aborted). This is what lets the metadata store write a row that points at a blob only after
 //! the blob exists.
 
+mod flush;
 mod key;
 mod local;
 mod object;
 mod prefix;
 mod webdav;
 
+pub use flush::Flusher;
 pub use key::{BlobKey, InvalidKey};
 pub use local::LocalStore;
 pub use object::{ObjectStore, S3Config};
@@ -77,6 +79,20 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Makes every earlier [`BlobStore::put_unsynced`] durable.
     async fn sync(&self) -> Result<(), StorageError> {
         Ok(())
+    }
+
+    /// For a store on a local file system: opens the blob for blocking reads, from a blocking
+    /// thread (plain `std::fs` calls instead of one trip to a blocking thread per read).
+    /// `None` when the store has no such fast path: use [`BlobStore::get`].
+    fn open_blocking(&self, _key: &BlobKey) -> Option<Result<std::fs::File, StorageError>> {
+        None
+    }
+
+    /// For a store on a local file system: [`BlobStore::put_unsynced`] from a blocking thread,
+    /// reading `data` to its end. `None`, with `data` untouched, when the store has no such fast
+    /// path.
+    fn put_unsynced_blocking(&self, _key: &BlobKey, _data: &mut dyn io::Read) -> Option<Result<u64, StorageError>> {
+        None
     }
 
     /// Deletes every blob under `prefix`.

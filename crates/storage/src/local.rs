@@ -15,6 +15,8 @@ use tokio_util::io::ReaderStream;
 const TMP_DIR: &str = ".tmp";
 /// Reads go in pieces of this size: each is one trip to a blocking thread.
 const READ_BUFFER: usize = 1 << 20;
+/// Blocking puts copy through a buffer of this size.
+const WRITE_BUFFER: usize = 256 << 10;
 
 /// A temporary file untouched for this long belongs to a `put` that died. A live `put` writes
 /// all the time; another instance sharing the directory may have one under way right now, so
@@ -119,8 +121,74 @@ impl LocalStore {
     }
 }
 
+impl LocalStore {
+    /// [`LocalStore::put_with`] without syncing, with blocking I/O.
+    fn put_blocking(&self, key: &BlobKey, data: &mut dyn io::Read) -> Result<u64, StorageError> {
+        let final_path = self.path(key);
+        let tmp_path = self.root.join(TMP_DIR).join(format!("{:032x}", rand::random::<u128>()));
+        let result = (|| {
+            let mut file = std::fs::File::create(&tmp_path).map_err(|e| io_err(key, e))?;
+            thread_local! {
+                static BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; WRITE_BUFFER]);
+            }
+            BUFFER.with_borrow_mut(|buf| self.copy_into(key, data, &mut file, buf))
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp_path);
+            return result;
+        }
+        let written = result?;
+        let renamed = (|| {
+            let parent = final_path.parent().unwrap_or(&self.root);
+            std::fs::create_dir_all(parent)?;
+            std::fs::rename(&tmp_path, &final_path)
+        })();
+        if let Err(e) = renamed {
+            let _ = std::fs::remove_file(&tmp_path);
+            return Err(io_err(key, e));
+        }
+        Ok(written)
+    }
+
+    /// Copies `data` into `file` through `buf`; the bytes copied.
+    fn copy_into(
+        &self,
+        key: &BlobKey,
+        data: &mut dyn io::Read,
+        file: &mut std::fs::File,
+        buf: &mut [u8],
+    ) -> Result<u64, StorageError> {
+        use std::io::Write;
+        let mut written = 0u64;
+        loop {
+            let n = match data.read(buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(StorageError::Input {
+                        key: key.to_string(),
+                        source,
+                    })
+                }
+            };
+            file.write_all(&buf[..n]).map_err(|e| io_err(key, e))?;
+            written += n as u64;
+        }
+        Ok(written)
+    }
+}
+
 #[async_trait::async_trait]
 impl BlobStore for LocalStore {
+    fn open_blocking(&self, key: &BlobKey) -> Option<Result<std::fs::File, StorageError>> {
+        Some(std::fs::File::open(self.path(key)).map_err(|e| not_found_or_io(key, e)))
+    }
+
+    fn put_unsynced_blocking(&self, key: &BlobKey, data: &mut dyn io::Read) -> Option<Result<u64, StorageError>> {
+        Some(self.put_blocking(key, data))
+    }
+
     async fn put(&self, key: &BlobKey, data: ByteStream) -> Result<u64, StorageError> {
         self.put_with(key, data, true).await
     }
@@ -266,6 +334,57 @@ mod tests {
         store.delete(&key).await.unwrap();
         store.delete(&key).await.unwrap();
         assert!(matches!(store.get(&key).await, Err(StorageError::NotFound(_))));
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[tokio::test]
+    async fn blocking_puts_and_reads_are_atomic() {
+        use std::io::Read;
+        let root = tempdir();
+        let store = LocalStore::open(&root).await.unwrap();
+        let key = BlobKey::new("portals/1/files/b").unwrap();
+        let data = vec![7u8; 600_000];
+        let n = store
+            .put_unsynced_blocking(&key, &mut data.as_slice())
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 600_000);
+        let mut back = Vec::new();
+        store
+            .open_blocking(&key)
+            .unwrap()
+            .unwrap()
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, data);
+        assert_eq!(read_all(store.get(&key).await.unwrap()).await, data);
+
+        // A reader that fails half-way stores nothing and keeps the old blob.
+        struct Failing(usize);
+        impl Read for Failing {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(io::Error::other("the source broke"));
+                }
+                self.0 -= 1;
+                buf[..10].fill(1);
+                Ok(10)
+            }
+        }
+        let result = store.put_unsynced_blocking(&key, &mut Failing(3)).unwrap();
+        assert!(matches!(result, Err(StorageError::Input { .. })), "{result:?}");
+        assert_eq!(read_all(store.get(&key).await.unwrap()).await, data);
+        assert_eq!(
+            std::fs::read_dir(root.join(TMP_DIR)).unwrap().count(),
+            0,
+            "a temporary file remains"
+        );
+        let missing = BlobKey::new("portals/1/files/none").unwrap();
+        assert!(matches!(
+            store.open_blocking(&missing),
+            Some(Err(StorageError::NotFound(_)))
+        ));
+        store.sync().await.unwrap();
         let _ = std::fs::remove_dir_all(root);
     }
 

@@ -52,6 +52,20 @@ impl BlobStore for PrefixStore {
         self.inner.sync().await
     }
 
+    fn open_blocking(&self, key: &BlobKey) -> Option<Result<std::fs::File, StorageError>> {
+        match self.full(key) {
+            Ok(full) => self.inner.open_blocking(&full),
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    fn put_unsynced_blocking(&self, key: &BlobKey, data: &mut dyn std::io::Read) -> Option<Result<u64, StorageError>> {
+        match self.full(key) {
+            Ok(full) => self.inner.put_unsynced_blocking(&full, data),
+            Err(e) => Some(Err(e)),
+        }
+    }
+
     async fn get(&self, key: &BlobKey) -> Result<ByteStream, StorageError> {
         self.inner.get(&self.full(key)?).await
     }

@@ -10,7 +10,7 @@
 
 use super::jobs::JobContext;
 use super::run::Produced;
-use super::stream::{cancelled, channel, StreamReader};
+use super::stream::{cancelled, channel, open_blob, StreamReader};
 use super::target::{Stored, Target};
 use super::SNAPSHOT_ENTRY;
 use crate::caller::Caller;
@@ -18,7 +18,7 @@ use crate::{Core, Error, Result};
 use backspace_format::{ArchiveWriter, EntryPath};
 use backspace_repo::{RepoError, Repository, Secret};
 use backspace_storage::{BlobKey, BlobStore, ByteStream, LocalStore, PrefixStore};
-use backspace_types::{FileId, PortalId, StorageType, TaskId};
+use backspace_types::{PortalId, StorageType, TaskId};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
@@ -54,12 +54,11 @@ fn repo_error(what: &str) -> impl Fn(RepoError) -> Error + '_ {
     }
 }
 
-/// `portal.json` and `files/{id}` entries of one portal (prefixed in a server backup).
+/// One portal of a backup: its `portal.json` and `files/{id}` entries (prefixed in a server
+/// backup).
 pub(crate) struct PortalPart {
     pub prefix: String,
-    pub json: Vec<u8>,
-    /// (file id, blob key, size, BLAKE3 hex)
-    pub files: Vec<(FileId, String, u64, String)>,
+    pub snapshot: backspace_meta::Snapshot,
 }
 
 impl Core {
@@ -173,6 +172,7 @@ impl Core {
 
     /// Writes the portal parts as a snapshot of `repo`; the previous snapshot of the same
     /// portal in the same repository lets unchanged files be recognised from their digests.
+    /// Returns what was written and how many files were left out because their bytes are gone.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn write_to_repository(
         &self,
@@ -184,7 +184,7 @@ impl Core {
         now: i64,
         meta: serde_json::Value,
         file_name: String,
-    ) -> Result<Produced> {
+    ) -> Result<(Produced, usize)> {
         let previous_id = self
             .store
             .records(job_portal)
@@ -204,7 +204,7 @@ impl Core {
         };
         let total: u64 = parts
             .iter()
-            .map(|p| p.json.len() as u64 + p.files.iter().map(|f| f.2).sum::<u64>())
+            .map(|p| p.snapshot.files.iter().map(|f| f.size.max(0) as u64).sum::<u64>())
             .sum();
         let handle = tokio::runtime::Handle::current();
         let blobs = self.blobs.clone();
@@ -212,6 +212,7 @@ impl Core {
         let id = ctx.id.to_string();
         let what = location.to_owned();
         let writer_repo = repo.clone();
+        let started = std::time::Instant::now();
         let written = tokio::task::spawn_blocking(move || -> Result<_> {
             let repo = writer_repo;
             let err = repo_error(&what);
@@ -219,38 +220,55 @@ impl Core {
                 .writer(handle.clone(), previous.as_ref(), job.cancel.clone())
                 .map_err(&err)?;
             let mut done = 0u64;
-            for part in parts {
-                w.add_bytes(&format!("{}{SNAPSHOT_ENTRY}", part.prefix), &part.json)
-                    .map_err(&err)?;
-                done += part.json.len() as u64;
-                for (file, key, size, digest) in part.files {
+            let mut missing = 0;
+            for PortalPart { prefix, mut snapshot } in parts {
+                let mut kept = Vec::with_capacity(snapshot.files.len());
+                for f in std::mem::take(&mut snapshot.files) {
                     if job.is_cancelled() {
                         return Err(Error::Internal(cancelled().to_string()));
                     }
-                    let name = format!("{}{}", part.prefix, super::file_entry(file));
-                    let source = (!digest.is_empty()).then(|| format!("blake3:{digest}:{size}"));
+                    let size = f.size.max(0) as u64;
+                    let name = format!("{prefix}{}", super::file_entry(f.id));
+                    let source = (!f.blake3.is_empty()).then(|| format!("blake3:{}:{size}", f.blake3));
                     match &source {
+                        // Known from the previous backup: its chunks are in the repository.
                         Some(src) if w.knows(src, size) => w.add(&name, size, Some(src), None).map_err(&err)?,
                         _ => {
-                            let key = BlobKey::new(key).map_err(|e| Error::Internal(e.to_string()))?;
-                            let data = handle.block_on(blobs.get(&key))?;
-                            let mut reader = StreamReader::new(data, handle.clone());
+                            let key = BlobKey::new(f.blob_key.clone()).map_err(|e| Error::Internal(e.to_string()))?;
+                            let opened = open_blob(blobs.as_ref(), &key, &handle);
+                            let mut reader = match opened {
+                                Ok(reader) => reader,
+                                Err(backspace_storage::StorageError::NotFound(_)) => {
+                                    tracing::warn!(file = %f.id, "file bytes missing; left out of the backup");
+                                    missing += 1;
+                                    continue;
+                                }
+                                Err(e) => return Err(e.into()),
+                            };
                             w.add(&name, size, source.as_deref(), Some(&mut reader)).map_err(&err)?;
                         }
                     }
+                    kept.push(f);
                     done += size;
                     job.set("files", (done * 90 / total.max(1)) as i64);
                 }
+                // Last, so that it lists exactly the files written.
+                snapshot.files = kept;
+                let json = serde_json::to_vec(&snapshot).map_err(|e| Error::Internal(e.to_string()))?;
+                w.add_bytes(&format!("{prefix}{SNAPSHOT_ENTRY}"), &json).map_err(&err)?;
             }
             job.set("store", 90);
-            w.finish(&id, now, meta).map_err(&err)
+            w.finish(&id, now, meta)
+                .map_err(&err)
+                .map(|(snap, stats)| (snap, stats, missing))
         })
         .await
         .map_err(|e| Error::Internal(format!("the repository writer stopped: {e}")))??;
-        let (snapshot, stats) = written;
+        let (snapshot, stats, missing) = written;
         tracing::info!(
             job = %ctx.id,
             repository = location,
+            millis = started.elapsed().as_millis() as u64,
             bytes = stats.bytes,
             read = stats.read,
             new_chunks = stats.new_chunks,
@@ -259,14 +277,15 @@ impl Core {
             "backup written to the repository"
         );
         self.gc_if_pending(location, repo);
-        Ok(Produced {
+        let produced = Produced {
             file_name,
             storage_path: snapshot.id,
             hash: String::new(),
             size: snapshot.entries.iter().map(|e| e.size).sum(),
             warning: None,
             repository: Some(location.to_owned()),
-        })
+        };
+        Ok((produced, missing))
     }
 
     /// A standard archive of a snapshot, built on the fly.

@@ -9,9 +9,9 @@
 
 use super::jobs::JobContext;
 use super::run::job_message;
+use super::stage::{StagedFiles, Stager};
 use super::stream::StreamReader;
 use super::target::local_path_under_roots;
-use super::SNAPSHOT_ENTRY;
 use crate::caller::Caller;
 use crate::{Core, Error, Result};
 use backspace_format::{ArchiveReader, Compression, EntryPath, FormatError};
@@ -20,17 +20,12 @@ use backspace_storage::{BlobKey, BlobStore, ByteStream};
 use backspace_types::datetime::now_ms;
 use backspace_types::dto::backup::RestoreRequest;
 use backspace_types::{FileId, PortalId, StorageType, TaskId};
-use bytes::Bytes;
-use std::collections::HashMap;
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// The source of a restore from an uploaded file (not a storage type a client can name).
 const UPLOAD_SOURCE: i64 = -1;
-
-/// The largest `portal.json` a restore reads into memory.
-const MAX_SNAPSHOT_BYTES: u64 = 512 << 20;
 
 /// Where the archive to restore is.
 #[derive(Clone, Debug)]
@@ -56,34 +51,11 @@ impl Source {
     }
 }
 
-/// How many staged files may be in the store's hands (writing, syncing) at once.
-const STAGING_IN_FLIGHT: usize = 16;
-
-/// Waits for a staging put.
-fn finish_put(
-    handle: &tokio::runtime::Handle,
-    put: tokio::task::JoinHandle<std::result::Result<u64, backspace_storage::StorageError>>,
-) -> std::result::Result<(), FormatError> {
-    handle
-        .block_on(put)
-        .map_err(|e| FormatError::Visitor(format!("staging stopped: {e}")))?
-        .map_err(|e| FormatError::Visitor(format!("staging a file failed: {e}")))?;
-    Ok(())
-}
-
 /// A repository snapshot to restore from, read entry by entry.
 struct RepoSource {
     repo: Arc<backspace_repo::Repository>,
     snapshot: Arc<backspace_repo::Snapshot>,
     index: Arc<backspace_repo::Index>,
-}
-
-/// A file staged during a restore: its new blob key, size and digest.
-#[derive(Clone)]
-struct Staged {
-    key: String,
-    size: u64,
-    blake3: String,
 }
 
 fn invalid(e: impl std::fmt::Display) -> Error {
@@ -440,134 +412,48 @@ impl Core {
             Some(_) => None,
             None => Some(StreamReader::new(self.open_source(source).await?, handle.clone())),
         };
-        let blobs = self.blobs.clone();
-        let staged: Arc<std::sync::Mutex<HashMap<(PortalId, FileId), Staged>>> = Arc::default();
-        let staged_in = staged.clone();
-        let job = ctx.clone();
+        let staged: StagedFiles = Arc::default();
+        let stager = Stager::new(
+            self.blobs.clone(),
+            handle.clone(),
+            (!dump).then_some(portal),
+            staged.clone(),
+            total,
+            ctx.clone(),
+        );
         let pass =
             tokio::task::spawn_blocking(move || -> std::result::Result<Vec<(PortalId, Vec<u8>)>, FormatError> {
-                let mut snapshots = Vec::new();
-                let mut seen = 0u64;
-                let mut in_flight = std::collections::VecDeque::new();
-                let mut visit =
-                    |path: &EntryPath, size: u64, entry: &mut dyn Read| -> std::result::Result<(), FormatError> {
-                        // Which portal an entry belongs to, and its name within that portal.
-                        let (target, name) = if dump {
-                            let rest = path.as_str().strip_prefix("portals/").unwrap_or("");
-                            let (id, name) = rest.split_once('/').unwrap_or(("", ""));
-                            let id = id
-                                .parse::<i64>()
-                                .map_err(|_| FormatError::Visitor(format!("unexpected entry `{path}`")))?;
-                            (PortalId(id), name.to_owned())
-                        } else {
-                            (portal, path.as_str().to_owned())
-                        };
-                        if name == SNAPSHOT_ENTRY {
-                            if size > MAX_SNAPSHOT_BYTES {
-                                return Err(FormatError::Visitor(format!(
-                                    "{SNAPSHOT_ENTRY} is larger than {MAX_SNAPSHOT_BYTES} bytes"
-                                )));
-                            }
-                            let mut buf = Vec::with_capacity(size as usize);
-                            entry.read_to_end(&mut buf)?;
-                            snapshots.push((target, buf));
-                            return Ok(());
-                        }
-                        let Some(id) = name.strip_prefix("files/").and_then(|i| i.parse::<FileId>().ok()) else {
-                            return Err(FormatError::Visitor(format!("unexpected entry `{path}`")));
-                        };
-                        let key = BlobKey::new(format!("portals/{target}/files/{}", uuid::Uuid::new_v4().simple()))
-                            .map_err(|e| FormatError::Visitor(e.to_string()))?;
-                        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
-                        let stream: ByteStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-                            rx.recv().await.map(|item| (item, rx))
-                        }));
-                        let store = blobs.clone();
-                        let put_key = key.clone();
-                        // Made durable all at once, before the swap (one sync, not one per file).
-                        let put = handle.spawn(async move { store.put_unsynced(&put_key, stream).await });
-                        // Recorded before the bytes go in, so a failure below still cleans it up.
-                        staged_in.lock().unwrap_or_else(|p| p.into_inner()).insert(
-                            (target, id),
-                            Staged {
-                                key: key.to_string(),
-                                size: 0,
-                                blake3: String::new(),
-                            },
-                        );
-                        let mut hasher = blake3::Hasher::new();
-                        let mut buf = vec![0u8; 256 * 1024];
-                        let mut entry_bytes = 0u64;
-                        loop {
-                            let n = entry.read(&mut buf)?;
-                            if n == 0 {
-                                break;
-                            }
-                            hasher.update(&buf[..n]);
-                            entry_bytes += n as u64;
-                            if tx.blocking_send(Ok(Bytes::copy_from_slice(&buf[..n]))).is_err() {
-                                break;
-                            }
-                        }
-                        drop(tx);
-                        // Several files are made durable at once (their fsyncs overlap); the
-                        // pass ends only when every one has been.
-                        in_flight.push_back(put);
-                        while in_flight.len() > STAGING_IN_FLIGHT {
-                            if let Some(oldest) = in_flight.pop_front() {
-                                finish_put(&handle, oldest)?;
-                            }
-                        }
-                        if let Some(s) = staged_in
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .get_mut(&(target, id))
-                        {
-                            s.size = entry_bytes;
-                            s.blake3 = hasher.finalize().to_hex().to_string();
-                        }
-                        seen += entry_bytes;
-                        // Restore progress: 10 after verification, then up to 75 while staging.
-                        job.set("stage", 10 + (seen * 65 / total.max(1)) as i64);
-                        Ok(())
-                    };
                 match (reader, repo_source) {
                     (Some(reader), _) => {
-                        ArchiveReader::new(reader, compression).read_all(&mut visit)?;
+                        let mut in_flight = std::collections::VecDeque::new();
+                        ArchiveReader::new(reader, compression).read_all(
+                            &mut |path: &EntryPath, size: u64, entry: &mut dyn Read| {
+                                stager.entry(path, size, entry, &mut in_flight)
+                            },
+                        )?;
+                        stager.drain(&mut in_flight)?;
                     }
-                    (None, Some(r)) => {
-                        let mut names = std::collections::HashSet::new();
-                        for e in &r.snapshot.entries {
-                            let path = EntryPath::new(e.name.clone())?;
-                            if !names.insert(e.name.clone()) {
-                                return Err(FormatError::Visitor(format!("entry `{}` appears twice", e.name)));
-                            }
-                            let mut reader = r
-                                .repo
-                                .entry_reader(handle.clone(), r.index.clone(), e)
-                                .map_err(|e| FormatError::Visitor(e.to_string()))?;
-                            visit(&path, e.size, &mut reader)?;
-                        }
-                    }
+                    (None, Some(r)) => stager.repository(&r.repo, &r.index, &r.snapshot)?,
                     (None, None) => return Err(FormatError::Visitor("no source to restore from".into())),
                 }
-                for put in in_flight {
-                    finish_put(&handle, put)?;
-                }
-                if snapshots.is_empty() {
-                    return Err(FormatError::Visitor(format!("the archive has no {SNAPSHOT_ENTRY}")));
-                }
-                Ok(snapshots)
+                stager.finish()
             });
         let committed: std::sync::Mutex<std::collections::HashSet<String>> = Default::default();
+        let started = std::time::Instant::now();
         let outcome = async {
             let snapshots = pass
                 .await
                 .map_err(|e| Error::Internal(format!("reading the archive stopped: {e}")))?
                 .map_err(invalid)?;
-            // Every staged byte is durable before any row points at it.
-            self.blobs.sync().await?;
+            // Every staged byte is durable before any row points at it (`Stager::finish`).
             let staged_files = staged.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            tracing::info!(
+                job = %ctx.id,
+                files = staged_files.len(),
+                bytes = staged_files.values().map(|s| s.size).sum::<u64>(),
+                millis = started.elapsed().as_millis() as u64,
+                "restore: files staged"
+            );
             // Every snapshot is checked against its staged bytes before any portal changes.
             let mut plans = Vec::with_capacity(snapshots.len());
             for (target, bytes) in snapshots {
@@ -609,6 +495,7 @@ impl Core {
                 .filter(|k| !used.contains(k))
                 .collect();
             replaced_all.extend(unused);
+            tracing::info!(job = %ctx.id, millis = started.elapsed().as_millis() as u64, "restore: rows swapped");
             // The rows no longer point at these: they go after the job reports its end.
             Ok(replaced_all)
         }

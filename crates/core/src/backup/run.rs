@@ -1,7 +1,7 @@
 //! `startbackup`: checks, the job record, and the run that writes the archive.
 
 use super::jobs::JobContext;
-use super::stream::{cancelled, channel, StreamReader};
+use super::stream::{cancelled, channel, open_blob};
 use super::target::Target;
 use super::{file_entry, SNAPSHOT_ENTRY};
 use crate::caller::Caller;
@@ -301,7 +301,13 @@ impl Core {
     /// A portal's snapshot as a backup holds it: earlier archives kept in its own folders and
     /// rows whose bytes are gone are left out (the second with a warning). Returns the
     /// snapshot and how many files were missing.
-    async fn backup_snapshot(&self, portal: &backspace_meta::Portal) -> Result<(backspace_meta::Snapshot, usize)> {
+    /// `check_bytes: false` leaves the check of the bytes to the writer (a repository reads or
+    /// recognises each file itself).
+    async fn backup_snapshot(
+        &self,
+        portal: &backspace_meta::Portal,
+        check_bytes: bool,
+    ) -> Result<(backspace_meta::Snapshot, usize)> {
         let mut snap = self.store.snapshot(portal.id).await?;
         let archives: HashSet<String> = self
             .store
@@ -312,6 +318,9 @@ impl Core {
             .map(|r| r.storage_path)
             .collect();
         snap.files.retain(|f| !archives.contains(&f.id.to_string()));
+        if !check_bytes {
+            return Ok((snap, 0));
+        }
         let mut kept = Vec::with_capacity(snap.files.len());
         let mut missing = 0;
         for f in snap.files.drain(..) {
@@ -339,29 +348,6 @@ impl Core {
         } else {
             vec![caller.portal.clone()]
         };
-        // (entry prefix, snapshot JSON, files) per portal.
-        let mut parts = Vec::with_capacity(portals.len());
-        let mut missing = 0;
-        for p in &portals {
-            let (snap, m) = self.backup_snapshot(p).await?;
-            missing += m;
-            let prefix = if dump {
-                format!("portals/{}/", p.id)
-            } else {
-                String::new()
-            };
-            let json = serde_json::to_vec(&snap).map_err(|e| Error::Internal(e.to_string()))?;
-            let files: Vec<_> = snap
-                .files
-                .iter()
-                .map(|f| (f.id, f.blob_key.clone(), f.size.max(0) as u64, f.blake3.clone()))
-                .collect();
-            parts.push(super::repository::PortalPart { prefix, json, files });
-        }
-        if ctx.is_cancelled() {
-            return Err(io_to_error(cancelled()));
-        }
-
         let now = now_ms();
         let compression = self.settings.backup.compression;
         // DocSpace names whole-server archives after `workspace`.
@@ -371,10 +357,24 @@ impl Core {
             caller.portal.alias.as_str()
         };
         let file_name = archive_name(alias, now, compression.extension());
-        let total: u64 = parts
-            .iter()
-            .map(|p| p.json.len() as u64 + p.files.iter().map(|f| f.2).sum::<u64>())
-            .sum();
+        let repository = self.target_repository(caller.portal.id, target).await?;
+
+        // (entry prefix, snapshot) per portal.
+        let mut parts = Vec::with_capacity(portals.len());
+        let mut missing = 0;
+        for p in &portals {
+            let (snapshot, m) = self.backup_snapshot(p, repository.is_none()).await?;
+            missing += m;
+            let prefix = if dump {
+                format!("portals/{}/", p.id)
+            } else {
+                String::new()
+            };
+            parts.push(super::repository::PortalPart { prefix, snapshot });
+        }
+        if ctx.is_cancelled() {
+            return Err(io_to_error(cancelled()));
+        }
         let meta = if dump {
             let list: Vec<_> = portals
                 .iter()
@@ -387,19 +387,23 @@ impl Core {
                 "portalId": caller.portal.id,
                 "alias": caller.portal.alias,
                 "taskId": ctx.id,
-                "files": parts[0].files.len(),
+                "files": parts[0].snapshot.files.len(),
             })
         };
         ctx.set("files", 0);
 
         let job_portal = if dump { super::DUMP_PORTAL } else { caller.portal.id };
-        if let Some((location, repo)) = self.target_repository(caller.portal.id, target).await? {
-            let mut produced = self
+        if let Some((location, repo)) = repository {
+            let (mut produced, missing) = self
                 .write_to_repository(job_portal, &location, repo, parts, ctx, now, meta, file_name)
                 .await?;
             produced.warning = (missing > 0).then(|| MISSING_WARNING.to_owned());
             return Ok(produced);
         }
+        let total: u64 = parts
+            .iter()
+            .map(|p| p.snapshot.files.iter().map(|f| f.size.max(0) as u64).sum::<u64>())
+            .sum();
 
         let (writer, stream) = channel(ctx.cancel.clone());
         let handle = tokio::runtime::Handle::current();
@@ -409,17 +413,17 @@ impl Core {
             let mut w = ArchiveWriter::new(writer, compression).map_err(format_error)?;
             let entry = |name: String| EntryPath::new(name).map_err(format_error);
             let mut done = 0u64;
-            for super::repository::PortalPart { prefix, json, files } in parts {
+            for super::repository::PortalPart { prefix, snapshot } in parts {
+                let json = serde_json::to_vec(&snapshot).map_err(|e| Error::Internal(e.to_string()))?;
                 w.add_bytes(&entry(format!("{prefix}{SNAPSHOT_ENTRY}"))?, &json)
                     .map_err(format_error)?;
-                done += json.len() as u64;
-                for (id, key, size, _) in files {
+                for f in snapshot.files {
+                    let (id, key, size) = (f.id, f.blob_key, f.size.max(0) as u64);
                     if job.is_cancelled() {
                         return Err(io_to_error(cancelled()));
                     }
                     let key = BlobKey::new(key).map_err(|e| Error::Internal(e.to_string()))?;
-                    let data = handle.block_on(blobs.get(&key))?;
-                    let mut reader = StreamReader::new(data, handle.clone());
+                    let mut reader = open_blob(blobs.as_ref(), &key, &handle)?;
                     w.add(&entry(format!("{prefix}{}", file_entry(id)))?, size, &mut reader)
                         .map_err(format_error)?;
                     done += size;

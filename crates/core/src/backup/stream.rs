@@ -137,3 +137,19 @@ impl Read for StreamReader {
         Ok(n)
     }
 }
+
+/// Opens a blob for reading from a blocking thread: a plain file on a local store, else a
+/// [`StreamReader`] over the store's stream.
+pub fn open_blob(
+    blobs: &dyn backspace_storage::BlobStore,
+    key: &backspace_storage::BlobKey,
+    handle: &Handle,
+) -> Result<Box<dyn Read>, backspace_storage::StorageError> {
+    match blobs.open_blocking(key) {
+        Some(file) => Ok(Box::new(file?)),
+        None => Ok(Box::new(StreamReader::new(
+            handle.block_on(blobs.get(key))?,
+            handle.clone(),
+        ))),
+    }
+}

@@ -1,0 +1,293 @@
+//! The second pass of a restore: file bytes staged under new keys, beside the live ones.
+//!
+//! Entries of an archive arrive one after another; entries of a repository snapshot are read
+//! by several threads at once, each staging whole entries. Staged files are written without a
+//! sync each and made durable together: a [`Flusher`] syncs in the background while more are
+//! written, and [`Stager::finish`] once more before any row points at them.
+
+use super::jobs::JobContext;
+use super::SNAPSHOT_ENTRY;
+use backspace_format::{EntryPath, FormatError};
+use backspace_storage::{BlobKey, BlobStore, ByteStream, Flusher, StorageError};
+use backspace_types::{FileId, PortalId};
+use bytes::Bytes;
+use std::collections::{HashMap, VecDeque};
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::runtime::Handle;
+
+/// The largest `portal.json` a restore reads into memory.
+pub(crate) const MAX_SNAPSHOT_BYTES: u64 = 512 << 20;
+
+/// How many staged files may be in the store's hands (uploading) at once per thread, on stores
+/// without blocking writes.
+const IN_FLIGHT: usize = 8;
+
+/// Threads that read and stage the entries of a repository snapshot.
+const WORKERS: usize = 3;
+
+/// Unsynced staged bytes are synced in the background after this many.
+const FLUSH_EVERY: u64 = 64 << 20;
+
+/// A file staged during a restore: its new blob key, size and digest.
+#[derive(Clone, Debug)]
+pub(crate) struct Staged {
+    pub key: String,
+    pub size: u64,
+    pub blake3: String,
+}
+
+/// Staged files by (portal, file id).
+pub(crate) type StagedFiles = Arc<Mutex<HashMap<(PortalId, FileId), Staged>>>;
+
+type Put = tokio::task::JoinHandle<Result<u64, StorageError>>;
+
+/// Stages the entries of one restore.
+pub(crate) struct Stager {
+    blobs: Arc<dyn BlobStore>,
+    handle: Handle,
+    /// The target portal, or `None` for a whole-server archive (`portals/{id}/…`).
+    portal: Option<PortalId>,
+    staged: StagedFiles,
+    snapshots: Mutex<Vec<(PortalId, Vec<u8>)>>,
+    flusher: Flusher,
+    seen: AtomicU64,
+    total: u64,
+    job: JobContext,
+}
+
+/// Counts and hashes what is read through it.
+struct Hashing<'a> {
+    inner: &'a mut dyn Read,
+    hasher: blake3::Hasher,
+    bytes: u64,
+}
+
+impl Read for Hashing<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+fn visitor(e: impl std::fmt::Display) -> FormatError {
+    FormatError::Visitor(e.to_string())
+}
+
+impl Stager {
+    pub(crate) fn new(
+        blobs: Arc<dyn BlobStore>,
+        handle: Handle,
+        portal: Option<PortalId>,
+        staged: StagedFiles,
+        total: u64,
+        job: JobContext,
+    ) -> Self {
+        let flusher = Flusher::start(blobs.clone(), &handle, FLUSH_EVERY);
+        Self {
+            blobs,
+            handle,
+            portal,
+            staged,
+            snapshots: Mutex::new(Vec::new()),
+            flusher,
+            seen: AtomicU64::new(0),
+            total,
+            job,
+        }
+    }
+
+    /// Which portal an entry belongs to, and its name within that portal.
+    fn target(&self, path: &EntryPath) -> Result<(PortalId, String), FormatError> {
+        match self.portal {
+            Some(portal) => Ok((portal, path.as_str().to_owned())),
+            None => {
+                let rest = path.as_str().strip_prefix("portals/").unwrap_or("");
+                let (id, name) = rest.split_once('/').unwrap_or(("", ""));
+                let id = id
+                    .parse::<i64>()
+                    .map_err(|_| visitor(format!("unexpected entry `{path}`")))?;
+                Ok((PortalId(id), name.to_owned()))
+            }
+        }
+    }
+
+    /// Stages one entry. `in_flight` holds this thread's unfinished uploads on stores without
+    /// blocking writes.
+    pub(crate) fn entry(
+        &self,
+        path: &EntryPath,
+        size: u64,
+        entry: &mut dyn Read,
+        in_flight: &mut VecDeque<Put>,
+    ) -> Result<(), FormatError> {
+        let (target, name) = self.target(path)?;
+        if name == SNAPSHOT_ENTRY {
+            if size > MAX_SNAPSHOT_BYTES {
+                return Err(visitor(format!(
+                    "{SNAPSHOT_ENTRY} is larger than {MAX_SNAPSHOT_BYTES} bytes"
+                )));
+            }
+            let mut buf = Vec::with_capacity(size as usize);
+            entry.take(MAX_SNAPSHOT_BYTES + 1).read_to_end(&mut buf)?;
+            let mut snapshots = self.snapshots.lock().unwrap_or_else(|p| p.into_inner());
+            if snapshots.iter().any(|(t, _)| *t == target) {
+                return Err(visitor(format!("entry `{path}` appears twice")));
+            }
+            snapshots.push((target, buf));
+            return Ok(());
+        }
+        let Some(id) = name.strip_prefix("files/").and_then(|i| i.parse::<FileId>().ok()) else {
+            return Err(visitor(format!("unexpected entry `{path}`")));
+        };
+        let key = BlobKey::new(format!("portals/{target}/files/{}", uuid::Uuid::new_v4().simple())).map_err(visitor)?;
+        // Recorded before the bytes go in, so a failure below still cleans it up.
+        {
+            let mut staged = self.staged.lock().unwrap_or_else(|p| p.into_inner());
+            if staged.contains_key(&(target, id)) {
+                return Err(visitor(format!("entry `{path}` appears twice")));
+            }
+            staged.insert(
+                (target, id),
+                Staged {
+                    key: key.to_string(),
+                    size: 0,
+                    blake3: String::new(),
+                },
+            );
+        }
+        let mut hashing = Hashing {
+            inner: entry,
+            hasher: blake3::Hasher::new(),
+            bytes: 0,
+        };
+        let fast = self.blobs.put_unsynced_blocking(&key, &mut hashing);
+        match fast {
+            Some(result) => {
+                result.map_err(|e| visitor(format!("staging a file failed: {e}")))?;
+            }
+            None => {
+                in_flight.push_back(self.upload(&key, &mut hashing)?);
+                while in_flight.len() > IN_FLIGHT {
+                    if let Some(oldest) = in_flight.pop_front() {
+                        self.finish_put(oldest)?;
+                    }
+                }
+            }
+        }
+        let bytes = hashing.bytes;
+        if let Some(s) = self
+            .staged
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&(target, id))
+        {
+            s.size = bytes;
+            s.blake3 = hashing.hasher.finalize().to_hex().to_string();
+        }
+        self.flusher.wrote(bytes);
+        let seen = self.seen.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        // Restore progress: 10 after verification, then up to 75 while staging.
+        self.job.set("stage", 10 + (seen * 65 / self.total.max(1)) as i64);
+        Ok(())
+    }
+
+    /// Streams `reader` into an upload running on the runtime; returns the upload.
+    fn upload(&self, key: &BlobKey, reader: &mut dyn Read) -> Result<Put, FormatError> {
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+        let stream: ByteStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        }));
+        let store = self.blobs.clone();
+        let put_key = key.clone();
+        let put = self
+            .handle
+            .spawn(async move { store.put_unsynced(&put_key, stream).await });
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = reader.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            if tx.blocking_send(Ok(Bytes::copy_from_slice(&buf[..n]))).is_err() {
+                break;
+            }
+        }
+        Ok(put)
+    }
+
+    fn finish_put(&self, put: Put) -> Result<(), FormatError> {
+        self.handle
+            .block_on(put)
+            .map_err(|e| visitor(format!("staging stopped: {e}")))?
+            .map_err(|e| visitor(format!("staging a file failed: {e}")))?;
+        Ok(())
+    }
+
+    /// Stages every entry of a repository snapshot, with several threads.
+    pub(crate) fn repository(
+        &self,
+        repo: &Arc<backspace_repo::Repository>,
+        index: &Arc<backspace_repo::Index>,
+        snapshot: &backspace_repo::Snapshot,
+    ) -> Result<(), FormatError> {
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let entries = &snapshot.entries;
+        let results: Vec<Result<(), FormatError>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..WORKERS.min(entries.len().max(1)))
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut in_flight = VecDeque::new();
+                        let result = (|| {
+                            while !failed.load(Ordering::Relaxed) {
+                                let Some(e) = entries.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                                    break;
+                                };
+                                let path = EntryPath::new(e.name.clone())?;
+                                let mut reader = repo
+                                    .entry_reader(self.handle.clone(), index.clone(), e)
+                                    .map_err(visitor)?;
+                                self.entry(&path, e.size, &mut reader, &mut in_flight)?;
+                            }
+                            Ok(())
+                        })();
+                        let result = result.and_then(|()| self.drain(&mut in_flight));
+                        if result.is_err() {
+                            failed.store(true, Ordering::Relaxed);
+                        }
+                        result
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_else(|_| Err(visitor("a restore thread panicked"))))
+                .collect()
+        });
+        results.into_iter().collect()
+    }
+
+    /// Waits for this thread's uploads.
+    pub(crate) fn drain(&self, in_flight: &mut VecDeque<Put>) -> Result<(), FormatError> {
+        while let Some(put) = in_flight.pop_front() {
+            self.finish_put(put)?;
+        }
+        Ok(())
+    }
+
+    /// Makes every staged byte durable; returns the `portal.json` entries read.
+    pub(crate) fn finish(self) -> Result<Vec<(PortalId, Vec<u8>)>, FormatError> {
+        self.handle
+            .block_on(self.flusher.finish())
+            .map_err(|e| visitor(format!("making the staged files durable failed: {e}")))?;
+        let snapshots = self.snapshots.into_inner().unwrap_or_else(|p| p.into_inner());
+        if snapshots.is_empty() {
+            return Err(visitor(format!("the archive has no {SNAPSHOT_ENTRY}")));
+        }
+        Ok(snapshots)
+    }
+}
