@@ -5,13 +5,11 @@ mod common;
 use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A server whose `Local` backups may use a fresh directory; returns it with the server.
-async fn server_with_local_root() -> (TestServer, PathBuf) {
-    let root = std::env::temp_dir().join(format!("backspace-local-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&root).unwrap();
-    let root = root.canonicalize().unwrap();
+async fn server_with_local_root() -> (TestServer, TempDir) {
+    let root = TempDir::new("backspace-local");
     let s = TestServer::spawn_with(&[("BACKSPACE_LOCAL_BACKUP_ROOTS", root.to_str().unwrap())]).await;
     (s, root)
 }
@@ -334,8 +332,7 @@ async fn hostile_and_bad_backup_inputs_get_clear_errors() {
     let (s, root) = server_with_local_root().await;
     let owner = Auth::bearer(&s.owner_token().await);
     let room = s.room(&owner, "Guarded").await;
-    let outside = std::env::temp_dir().join(format!("backspace-outside-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&outside).unwrap();
+    let outside = TempDir::new("backspace-outside");
     std::os::unix::fs::symlink(&outside, root.join("escape")).unwrap();
     let (_, other_portal_owner) = {
         let (_, auth, _) = register(&s, "other-portal").await;

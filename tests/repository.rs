@@ -187,8 +187,7 @@ async fn datastore_backups_go_into_an_encrypted_repository() {
 
 #[tokio::test]
 async fn a_local_repository_opens_anywhere_with_the_passphrase() {
-    let roots = std::env::temp_dir().join(format!("backspace-roots-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&roots).unwrap();
+    let roots = TempDir::new("backspace-roots");
     let roots_env = roots.display().to_string();
     let s = TestServer::spawn_with(&[
         ("BACKSPACE_REPOSITORY_PASSPHRASE", PASSPHRASE),

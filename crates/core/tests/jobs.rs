@@ -5,7 +5,9 @@
 
 use backspace_core::backup::{next_fire, BackupSettings};
 use backspace_core::{Caller, Core, OwnerSeed, Settings, Upload};
-use backspace_meta::{job_status, JobKind, JobStore, MetaStore, PortalStore, RecordStore, SqlStore, TreeStore};
+use backspace_meta::{
+    job_status, JobKind, JobStore, MetaStore, PortalStore, RecordStore, SnapshotStore, SqlStore, TreeStore,
+};
 use backspace_storage::{BlobKey, BlobStore, ByteStream, LocalStore, StorageError};
 use backspace_types::dto::backup::CronParamsRequest;
 use backspace_types::{BackupPeriod, FolderType, StorageType};
@@ -83,6 +85,7 @@ impl Drop for Fixture {
     // it forever when the test ends.
     fn drop(&mut self) {
         self.gate.release();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -515,4 +518,26 @@ async fn the_cleaner_runs_on_one_instance_at_a_time() {
         "a dead holder's lease is taken over"
     );
     assert_eq!(f.core.run_cleaner(expired + 1).await.unwrap(), None);
+}
+
+/// Files a committed restore released but a stop kept from being deleted stay recorded as
+/// garbage; the cleaner deletes them and forgets them.
+#[tokio::test]
+async fn the_cleaner_deletes_released_files_left_by_a_stop() {
+    let f = fixture().await;
+    let key = BlobKey::new("portals/1/files/released").unwrap();
+    let data: ByteStream = Box::pin(futures_util::stream::iter([Ok(Bytes::from_static(b"old bytes"))]));
+    f.gate.inner.put(&key, data).await.unwrap();
+    f.store
+        .add_blob_garbage(f.owner.portal.id, &[key.to_string()], 1)
+        .await
+        .unwrap();
+    let now = backspace_types::datetime::now_ms();
+    f.core.run_cleaner(now).await.unwrap();
+    assert_eq!(
+        f.gate.inner.size(&key).await.unwrap(),
+        None,
+        "the released file survived"
+    );
+    assert!(f.store.blob_garbage(10).await.unwrap().is_empty());
 }

@@ -550,6 +550,20 @@ async fn a_snapshot_restores_exactly_and_a_collision_changes_nothing() {
             .unwrap();
         let replaced = store.restore_snapshot(a.id, &snap, 99).await.unwrap();
         assert_eq!(replaced, vec!["two".to_owned()], "the bytes no restored row uses");
+        // Recorded as garbage in the same transaction, until forgotten.
+        assert_eq!(store.blob_garbage(10).await.unwrap(), vec!["two".to_owned()]);
+        store
+            .add_blob_garbage(a.id, &["two".to_owned(), "unused".to_owned()], 100)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.blob_garbage(1).await.unwrap(),
+            vec!["two".to_owned()],
+            "oldest first"
+        );
+        store.forget_blob_garbage(&["two".to_owned()]).await.unwrap();
+        assert_eq!(store.blob_garbage(10).await.unwrap(), vec!["unused".to_owned()]);
+        store.forget_blob_garbage(&["unused".to_owned()]).await.unwrap();
         let again = store.snapshot(a.id).await.unwrap();
         assert_eq!(
             (again.folders, again.files, again.users),

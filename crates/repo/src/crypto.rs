@@ -117,9 +117,8 @@ impl Keys {
             .map_err(|_| tampered())
     }
 
-    /// [`Keys::open`] without an allocation: decrypts in `scratch` (or, unencrypted, returns
-    /// the checked part of `sealed`).
-    pub fn open_in<'a>(&self, sealed: &'a [u8], aad: &[u8], scratch: &'a mut Vec<u8>) -> Result<&'a [u8], RepoError> {
+    /// [`Keys::open`] in place: decrypts inside `sealed` and returns the plain part of it.
+    pub fn open_in_place<'a>(&self, sealed: &'a mut [u8], aad: &[u8]) -> Result<&'a [u8], RepoError> {
         let tampered = || RepoError::Corrupt("a sealed blob fails authentication".into());
         if !self.encrypted {
             if sealed.len() < PLAIN_MAC {
@@ -134,14 +133,13 @@ impl Keys {
         if sealed.len() < NONCE + 16 {
             return Err(tampered());
         }
-        let (nonce, body) = sealed.split_at(NONCE);
-        let (ciphertext, tag) = body.split_at(body.len() - 16);
-        scratch.clear();
-        scratch.extend_from_slice(ciphertext);
+        let (nonce, body) = sealed.split_at_mut(NONCE);
+        let tag_at = body.len() - 16;
+        let (ciphertext, tag) = body.split_at_mut(tag_at);
         XChaCha20Poly1305::new((&self.seal).into())
-            .decrypt_in_place_detached(XNonce::from_slice(nonce), aad, scratch, tag.into())
+            .decrypt_in_place_detached(XNonce::from_slice(nonce), aad, ciphertext, (&*tag).into())
             .map_err(|_| tampered())?;
-        Ok(scratch)
+        Ok(ciphertext)
     }
 
     fn plain_mac(&self, plain: &[u8], aad: &[u8]) -> [u8; PLAIN_MAC] {

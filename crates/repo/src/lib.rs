@@ -15,7 +15,7 @@
 //! | `packs/{h2}/{packId}` | sealed chunk blobs, then the sealed pack header, `u32le` header length, `BSPACK01`; `packId` = BLAKE3 of the whole pack |
 //! | `index/{writerId}` | sealed: `u32le n ‖ n × (chunk id[32] ‖ pack id[32] ‖ u32le offset ‖ u32le length ‖ u32le raw length)` |
 //! | `snapshots/{id}` | sealed JSON: `version`, `id`, `created` (Unix ms), `meta`, `entries[]` of `{name, size, source?, chunks: [[chunk id hex, raw length]]}` |
-//! | `locks/{uuid}.writer`, `locks/{uuid}.gc` | JSON, plain: a running writer (with the packs it wrote) or garbage collection |
+//! | `locks/{uuid}.writer`, `locks/{uuid}.gc` | JSON, plain: `kind`, `created`, `refreshed` (Unix ms) of a running writer or garbage collection |
 //!
 //! **Keys.** A random 32-byte master secret; from it, by BLAKE3 key derivation, the seal key, the
 //! chunk-id key and the chunker's seed. Each key slot is the master secret sealed with
@@ -30,11 +30,13 @@
 //! length)` per blob, sealed with their own associated data.
 //!
 //! **Invariants and write order.** A writer (1) creates its lock, (2) waits while a garbage
-//! collection is deleting, (3) loads the index, (4) writes packs, naming each in its lock before
-//! writing it, (5) writes its index file `index/{writerId}`, (6) writes the snapshot, (7) removes
-//! its lock. So a snapshot only ever references chunks of packs that are durable and indexed, and
-//! a crash leaves only unreferenced packs, which the next collection removes. The index can be
-//! rebuilt from the packs alone ([`Repository::rebuild_index`]): every pack carries its header.
+//! collection is deleting, (3) loads the index, (4) writes packs (on a local disk without a sync
+//! each; a background flusher syncs as they accumulate), (5) makes every pack durable, (6) writes
+//! its index file `index/{writerId}`, (7) writes the snapshot, (8) removes its lock; it refreshes
+//! the lock at least every minute meanwhile. So a snapshot only ever references chunks of packs
+//! that are durable and indexed, and a crash leaves only packs no index names (and a lock that
+//! goes stale), which the next collection removes. The index can be rebuilt from the packs alone
+//! ([`Repository::rebuild_index`]): every pack carries its header.
 //!
 //! **Garbage collection** ([`Repository::gc`]) is documented with its safety argument on that
 //! function. Its memory is bounded: a fixed-size Bloom filter of referenced chunks and one index

@@ -542,20 +542,15 @@ impl Repository {
         index: Arc<Index>,
         entry: &SnapshotEntry,
     ) -> Result<EntryReader, RepoError> {
-        let chunks = entry
-            .chunks
-            .iter()
-            .map(|(id, len)| ChunkId::from_hex(id).map(|c| (c, *len)))
-            .collect::<Result<Vec<_>, _>>()?;
         Ok(EntryReader {
             repo: self.clone(),
             handle,
             index,
-            chunks,
+            chunks: entry_chunks(entry)?,
             next: 0,
             buffer: Vec::new(),
-            scratch: Vec::new(),
             at: 0,
+            state: ReadState::default(),
         })
     }
 
@@ -564,7 +559,7 @@ impl Repository {
         let start = u64::from(places[0].offset);
         let last = places[places.len() - 1];
         let end = u64::from(last.offset) + u64::from(last.length);
-        let bytes = read_all(self.store.get_range(&key(pack.key())?, start..end).await?).await?;
+        let mut bytes = read_all(self.store.get_range(&key(pack.key())?, start..end).await?).await?;
         if bytes.len() as u64 != end - start {
             return Err(RepoError::Corrupt(format!(
                 "pack {pack:?} is shorter than its index says"
@@ -574,28 +569,27 @@ impl Repository {
             .iter()
             .map(|p| {
                 let from = (u64::from(p.offset) - start) as usize;
-                self.decode_chunk(p, &bytes[from..from + p.length as usize])
+                self.decode_chunk(p, &mut bytes[from..from + p.length as usize])
             })
             .collect()
     }
 
-    fn decode_chunk(&self, place: &BlobPlace, sealed: &[u8]) -> Result<Vec<u8>, RepoError> {
+    fn decode_chunk(&self, place: &BlobPlace, sealed: &mut [u8]) -> Result<Vec<u8>, RepoError> {
         let mut out = Vec::with_capacity(place.raw_length as usize);
-        self.decode_chunk_into(place, sealed, &mut out, &mut Vec::new(), CheckId::Yes)?;
+        self.decode_chunk_into(place, sealed, &mut out, CheckId::Yes)?;
         Ok(out)
     }
 
-    /// Opens, decompresses and checks a chunk, appending its plain bytes to `out` (`scratch`
-    /// holds the decrypted blob).
+    /// Opens (in place, in `sealed`), decompresses and checks a chunk, appending its plain
+    /// bytes to `out`.
     fn decode_chunk_into(
         &self,
         place: &BlobPlace,
-        sealed: &[u8],
+        sealed: &mut [u8],
         out: &mut Vec<u8>,
-        scratch: &mut Vec<u8>,
         check: CheckId,
     ) -> Result<(), RepoError> {
-        let blob = self.keys.open_in(sealed, &chunk_aad(&place.id), scratch)?;
+        let blob = self.keys.open_in_place(sealed, &chunk_aad(&place.id))?;
         let (codec, data) = blob
             .split_first()
             .ok_or_else(|| RepoError::Corrupt(format!("chunk {:?} is empty", place.id)))?;
@@ -630,32 +624,44 @@ impl Repository {
         Ok(())
     }
 
-    /// Reads `range` of a blob from a blocking thread: with plain file reads when the store is
-    /// on a local disk, else through the runtime.
-    fn read_range_blocking(
+    /// Reads `range` of a pack into `state.raw` from a blocking thread: with plain file reads
+    /// when the store is on a local disk (the pack stays open for the next read), else
+    /// through the runtime.
+    fn read_pack_range(
         &self,
         handle: &Handle,
-        k: &BlobKey,
+        pack: PackId,
         range: std::ops::Range<u64>,
-    ) -> Result<Vec<u8>, RepoError> {
-        match self.store.open_blocking(k) {
-            Some(file) => {
+        state: &mut ReadState,
+    ) -> Result<(), RepoError> {
+        let k = key(pack.key())?;
+        if state.pack.as_ref().map(|(p, _)| *p) != Some(pack) {
+            state.pack = None;
+            if let Some(file) = self.store.open_blocking(&k) {
+                state.pack = Some((pack, file?));
+            }
+        }
+        state.raw.clear();
+        match &state.pack {
+            Some((_, file)) => {
                 use std::io::Seek;
-                let mut file = file?;
-                let len = range.end - range.start;
                 let io = |e| {
                     RepoError::Storage(backspace_storage::StorageError::Io {
                         key: k.to_string(),
                         source: e,
                     })
                 };
+                let mut file: &std::fs::File = file;
                 file.seek(io::SeekFrom::Start(range.start)).map_err(io)?;
-                let mut out = Vec::with_capacity(len as usize);
-                file.take(len).read_to_end(&mut out).map_err(io)?;
-                Ok(out)
+                file.take(range.end - range.start)
+                    .read_to_end(&mut state.raw)
+                    .map_err(io)?;
             }
-            None => handle.block_on(async { read_all(self.store.get_range(k, range).await?).await }),
+            None => {
+                state.raw = handle.block_on(async { read_all(self.store.get_range(&k, range).await?).await })?;
+            }
         }
+        Ok(())
     }
 
     /// [`Repository::read_run`] from a blocking thread, appending the plain chunks to `out`.
@@ -668,20 +674,21 @@ impl Repository {
         pack: PackId,
         places: &[BlobPlace],
         out: &mut Vec<u8>,
-        scratch: &mut Vec<u8>,
+        state: &mut ReadState,
     ) -> Result<(), RepoError> {
         let start = u64::from(places[0].offset);
         let last = places[places.len() - 1];
         let end = u64::from(last.offset) + u64::from(last.length);
-        let bytes = self.read_range_blocking(handle, &key(pack.key())?, start..end)?;
-        if bytes.len() as u64 != end - start {
+        self.read_pack_range(handle, pack, start..end, state)?;
+        if state.raw.len() as u64 != end - start {
             return Err(RepoError::Corrupt(format!(
                 "pack {pack:?} is shorter than its index says"
             )));
         }
         for p in places {
             let from = (u64::from(p.offset) - start) as usize;
-            self.decode_chunk_into(p, &bytes[from..from + p.length as usize], out, scratch, CheckId::Sealed)?;
+            let sealed = &mut state.raw[from..from + p.length as usize];
+            self.decode_chunk_into(p, sealed, out, CheckId::Sealed)?;
         }
         Ok(())
     }
@@ -1365,12 +1372,38 @@ pub struct EntryReader {
     chunks: Vec<(ChunkId, u32)>,
     next: usize,
     buffer: Vec<u8>,
-    /// Decrypted blobs, before decompression.
-    scratch: Vec<u8>,
     at: usize,
+    state: ReadState,
+}
+
+/// What a reader keeps between reads: the sealed bytes read (decrypted in place), and the pack
+/// open on a local disk.
+#[derive(Default)]
+struct ReadState {
+    raw: Vec<u8>,
+    pack: Option<(PackId, std::fs::File)>,
+}
+
+/// An entry's chunks, parsed.
+fn entry_chunks(entry: &SnapshotEntry) -> Result<Vec<(ChunkId, u32)>, RepoError> {
+    entry
+        .chunks
+        .iter()
+        .map(|(id, len)| ChunkId::from_hex(id).map(|c| (c, *len)))
+        .collect()
 }
 
 impl EntryReader {
+    /// Points the reader at another entry of the same snapshot, keeping its buffers and its
+    /// open pack: many small entries read with one reader cost no allocations or reopening.
+    pub fn reset(&mut self, entry: &SnapshotEntry) -> Result<(), RepoError> {
+        self.chunks = entry_chunks(entry)?;
+        self.next = 0;
+        self.buffer.clear();
+        self.at = 0;
+        Ok(())
+    }
+
     /// Loads the next run of chunks that lie next to each other in one pack.
     fn fill(&mut self) -> io::Result<bool> {
         if self.next >= self.chunks.len() {
@@ -1401,7 +1434,7 @@ impl EntryReader {
         self.buffer.clear();
         let from = self.next;
         self.repo
-            .read_run_into(&self.handle, first_pack, &places, &mut self.buffer, &mut self.scratch)
+            .read_run_into(&self.handle, first_pack, &places, &mut self.buffer, &mut self.state)
             .map_err(io::Error::other)?;
         let expected: u64 = self.chunks[from..i].iter().map(|(_, len)| u64::from(*len)).sum();
         if self.buffer.len() as u64 != expected {
@@ -1413,16 +1446,27 @@ impl EntryReader {
     }
 }
 
-impl Read for EntryReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+impl io::BufRead for EntryReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.at >= self.buffer.len() {
             if !self.fill()? {
-                return Ok(0);
+                return Ok(&[]);
             }
         }
-        let n = out.len().min(self.buffer.len() - self.at);
-        out[..n].copy_from_slice(&self.buffer[self.at..self.at + n]);
-        self.at += n;
+        Ok(&self.buffer[self.at..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.at = (self.at + n).min(self.buffer.len());
+    }
+}
+
+impl Read for EntryReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let available = io::BufRead::fill_buf(self)?;
+        let n = out.len().min(available.len());
+        out[..n].copy_from_slice(&available[..n]);
+        io::BufRead::consume(self, n);
         Ok(n)
     }
 }

@@ -514,6 +514,11 @@ mod properties {
             let i = flip % t.len();
             t[i] ^= 0x80;
             prop_assert!(keys.open(&t, b"role").is_err());
+            prop_assert!(keys.open_in_place(&mut t.clone(), b"role").is_err());
+            // Opening in place gives the same bytes, and refuses another role.
+            let mut copy = sealed.clone();
+            prop_assert_eq!(keys.open_in_place(&mut copy, b"role").unwrap(), &msg[..]);
+            prop_assert!(keys.open_in_place(&mut sealed.clone(), b"other role").is_err());
             let other = Keys::from_master(&[4u8; 32], encrypted);
             prop_assert!(other.open(&sealed, b"role").is_err());
         }

@@ -11,6 +11,7 @@ pub mod envelope;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod openapi;
 pub mod routes;
 
 use crate::error::ApiError;
@@ -18,6 +19,7 @@ use crate::extract::{BaseUrl, RequestUrl};
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, Uri};
 use axum::middleware;
+use axum::response::IntoResponse;
 use axum::Router;
 use backspace_core::{Core, Error};
 use std::net::SocketAddr;
@@ -65,6 +67,13 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
 }
 
+/// `GET /openapi.json`, built once.
+async fn openapi_json() -> axum::response::Response {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let body = DOCUMENT.get_or_init(|| openapi::document().to_string()).clone();
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
 async fn not_found() -> ApiError {
     ApiError::not_found("no such route: see the API reference for the paths backspace serves")
 }
@@ -96,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         router = router.route(r.path, handler);
     }
     router
+        .route("/openapi.json", axum::routing::get(openapi_json))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(envelope::render))

@@ -15,6 +15,28 @@ pub struct Route {
     /// Uploads stream their body; every other route has the JSON body limit.
     pub streams_body: bool,
     pub handler: MethodRouter<AppState>,
+    /// What the OpenAPI document says of the route beyond its path and rule.
+    pub doc: Option<Doc>,
+}
+
+/// A route's documentation: a summary and the schema of `response` in DocSpace's envelope.
+#[derive(Clone, Copy)]
+pub struct Doc {
+    pub summary: &'static str,
+    pub response: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+}
+
+/// The schema of `T`, for [`Doc::response`].
+pub fn schema<T: schemars::JsonSchema>(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    generator.subschema_for::<T>()
+}
+
+/// Documents each of `routes`.
+fn documented<const N: usize>(routes: [Route; N], doc: Doc) -> [Route; N] {
+    routes.map(|mut r| {
+        r.doc = Some(doc);
+        r
+    })
 }
 
 fn route(method: Method, path: &'static str, access: Access, scope: Scope, handler: MethodRouter<AppState>) -> Route {
@@ -28,6 +50,7 @@ fn route(method: Method, path: &'static str, access: Access, scope: Scope, handl
         },
         streams_body: false,
         handler,
+        doc: None,
     }
 }
 
@@ -320,7 +343,13 @@ fn backup_routes() -> Vec<Route> {
         backup_route!(M::DELETE, "deletebackuphistory", Admin, delete(backup::delete_history)),
         backup_route!(M::POST, "createbackupschedule", Admin, post(backup::create_schedule)),
         backup_route!(M::GET, "getbackupschedule", Admin, get(backup::get_schedule)),
-        backup_route!(M::GET, "verifybackup/{backupid}", Admin, get(backup::verify)),
+        documented(
+            backup_route!(M::GET, "verifybackup/{backupid}", Admin, get(backup::verify)),
+            Doc {
+                summary: "Verify a backup (backspace's extension): read it back completely and check every chunk",
+                response: schema::<backspace_core::backup::VerifyReport>,
+            },
+        ),
         backup_route!(
             M::DELETE,
             "deletebackupschedule",

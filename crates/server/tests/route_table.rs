@@ -12,7 +12,16 @@ use backspace_storage::LocalStore;
 use std::sync::Arc;
 use tower::ServiceExt;
 
-async fn state() -> AppState {
+/// A temporary directory, removed when dropped.
+struct Dir(std::path::PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn state() -> (AppState, Dir) {
     let dir = std::env::temp_dir().join(format!("backspace-routes-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let store = SqlStore::connect(&format!("sqlite://{}?mode=rwc", dir.join("m.db").display()))
@@ -26,10 +35,11 @@ async fn state() -> AppState {
         password: Some("Owner-Pass-1".into()),
     };
     core.ensure_default_portal(seed).await.unwrap();
-    AppState {
+    let state = AppState {
         core: Arc::new(core),
         config: Arc::new(ServerConfig::default()),
-    }
+    };
+    (state, Dir(dir))
 }
 
 /// A concrete path for a route pattern.
@@ -91,7 +101,7 @@ fn every_route_is_unique_and_lower_case() {
 
 #[tokio::test]
 async fn every_protected_route_refuses_anonymous_callers() {
-    let state = state().await;
+    let (state, _dir) = state().await;
     for r in table() {
         if matches!(r.rule.access, Access::Public | Access::Anonymous) {
             continue;
@@ -110,7 +120,7 @@ async fn every_protected_route_refuses_anonymous_callers() {
 
 #[tokio::test]
 async fn role_rules_refuse_guests_where_declared() {
-    let state = state().await;
+    let (state, _dir) = state().await;
     let owner = state.core.default_owner().await.unwrap();
     // A guest made through the service, signed in through the service.
     let guest = backspace_types::dto::people::MemberRequest {
@@ -156,7 +166,7 @@ async fn role_rules_refuse_guests_where_declared() {
 
 #[tokio::test]
 async fn a_portal_locked_by_a_restore_answers_only_the_restore_progress() {
-    let state = state().await;
+    let (state, _dir) = state().await;
     let owner = state.core.default_owner().await.unwrap();
     let auth = backspace_types::dto::auth::AuthRequest {
         username: Some("o@example.com".into()),
@@ -195,4 +205,41 @@ async fn a_portal_locked_by_a_restore_answers_only_the_restore_progress() {
         .unwrap();
     let (status, _) = send(&state, &axum::http::Method::GET, "/api/2.0/people/@self", Some(&token)).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+/// `GET /openapi.json` documents every route of the table with its method and whether it needs
+/// a credential, and gives `verifybackup`'s answer its schema.
+#[tokio::test]
+async fn the_openapi_document_lists_every_route() {
+    let (state, _dir) = state().await;
+    let (status, doc) = send(&state, &axum::http::Method::GET, "/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    for r in table() {
+        let op = &doc["paths"][r.path][r.method.as_str().to_lowercase()];
+        assert!(op.is_object(), "{} {} is not in the document", r.method, r.path);
+        let secured = !op["security"].as_array().expect("security").is_empty();
+        let open = matches!(r.rule.access, Access::Public | Access::Anonymous);
+        assert_eq!(secured, !open, "{} {}: security", r.method, r.path);
+    }
+    let verify = &doc["paths"]["/api/2.0/backup/verifybackup/{backupid}"]["get"];
+    assert_eq!(verify["parameters"][0]["name"], "backupid");
+    let envelope = &verify["responses"]["200"]["content"]["application/json"]["schema"];
+    let reference = envelope["properties"]["response"]["$ref"].as_str().expect("a $ref");
+    let name = reference.strip_prefix("#/components/schemas/").expect("a component");
+    let report = &doc["components"]["schemas"][name];
+    assert_eq!(report["properties"]["ok"]["type"], "boolean", "{report}");
+    assert_eq!(report["properties"]["checkedChunks"]["type"], "integer", "{report}");
+    assert_eq!(report["properties"]["damaged"]["items"]["type"], "string", "{report}");
+    assert_eq!(report["properties"]["id"]["format"], "uuid", "{report}");
+    let mut required: Vec<&str> = report["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    required.sort_unstable();
+    assert_eq!(required, ["checkedChunks", "damaged", "id", "ok"]);
+    let error = &verify["responses"]["default"]["content"]["application/json"]["schema"]["$ref"];
+    assert!(error.as_str().is_some_and(|r| r.ends_with("ErrorBody")), "{error}");
 }

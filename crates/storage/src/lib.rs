@@ -91,7 +91,7 @@ pub trait BlobStore: Send + Sync + 'static {
     /// For a store on a local file system: [`BlobStore::put_unsynced`] from a blocking thread,
     /// reading `data` to its end. `None`, with `data` untouched, when the store has no such fast
     /// path.
-    fn put_unsynced_blocking(&self, _key: &BlobKey, _data: &mut dyn io::Read) -> Option<Result<u64, StorageError>> {
+    fn put_unsynced_blocking(&self, _key: &BlobKey, _data: &mut dyn io::BufRead) -> Option<Result<u64, StorageError>> {
         None
     }
 

@@ -15,8 +15,6 @@ use tokio_util::io::ReaderStream;
 const TMP_DIR: &str = ".tmp";
 /// Reads go in pieces of this size: each is one trip to a blocking thread.
 const READ_BUFFER: usize = 1 << 20;
-/// Blocking puts copy through a buffer of this size.
-const WRITE_BUFFER: usize = 256 << 10;
 
 /// A temporary file untouched for this long belongs to a `put` that died. A live `put` writes
 /// all the time; another instance sharing the directory may have one under way right now, so
@@ -122,60 +120,42 @@ impl LocalStore {
 }
 
 impl LocalStore {
-    /// [`LocalStore::put_with`] without syncing, with blocking I/O.
-    fn put_blocking(&self, key: &BlobKey, data: &mut dyn io::Read) -> Result<u64, StorageError> {
+    /// [`LocalStore::put_with`] without syncing, with blocking I/O, straight from `data`'s
+    /// buffer.
+    fn put_blocking(&self, key: &BlobKey, data: &mut dyn io::BufRead) -> Result<u64, StorageError> {
+        use std::io::Write;
         let final_path = self.path(key);
         let tmp_path = self.root.join(TMP_DIR).join(format!("{:032x}", rand::random::<u128>()));
         let result = (|| {
             let mut file = std::fs::File::create(&tmp_path).map_err(|e| io_err(key, e))?;
-            thread_local! {
-                static BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; WRITE_BUFFER]);
+            let mut written = 0u64;
+            loop {
+                let buf = match data.fill_buf() {
+                    Ok([]) => break,
+                    Ok(buf) => buf,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(source) => {
+                        return Err(StorageError::Input {
+                            key: key.to_string(),
+                            source,
+                        })
+                    }
+                };
+                let n = buf.len();
+                file.write_all(buf).map_err(|e| io_err(key, e))?;
+                data.consume(n);
+                written += n as u64;
             }
-            BUFFER.with_borrow_mut(|buf| self.copy_into(key, data, &mut file, buf))
+            drop(file);
+            let parent = final_path.parent().unwrap_or(&self.root);
+            std::fs::create_dir_all(parent).map_err(|e| io_err(key, e))?;
+            std::fs::rename(&tmp_path, &final_path).map_err(|e| io_err(key, e))?;
+            Ok(written)
         })();
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp_path);
-            return result;
         }
-        let written = result?;
-        let renamed = (|| {
-            let parent = final_path.parent().unwrap_or(&self.root);
-            std::fs::create_dir_all(parent)?;
-            std::fs::rename(&tmp_path, &final_path)
-        })();
-        if let Err(e) = renamed {
-            let _ = std::fs::remove_file(&tmp_path);
-            return Err(io_err(key, e));
-        }
-        Ok(written)
-    }
-
-    /// Copies `data` into `file` through `buf`; the bytes copied.
-    fn copy_into(
-        &self,
-        key: &BlobKey,
-        data: &mut dyn io::Read,
-        file: &mut std::fs::File,
-        buf: &mut [u8],
-    ) -> Result<u64, StorageError> {
-        use std::io::Write;
-        let mut written = 0u64;
-        loop {
-            let n = match data.read(buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(source) => {
-                    return Err(StorageError::Input {
-                        key: key.to_string(),
-                        source,
-                    })
-                }
-            };
-            file.write_all(&buf[..n]).map_err(|e| io_err(key, e))?;
-            written += n as u64;
-        }
-        Ok(written)
+        result
     }
 }
 
@@ -185,7 +165,7 @@ impl BlobStore for LocalStore {
         Some(std::fs::File::open(self.path(key)).map_err(|e| not_found_or_io(key, e)))
     }
 
-    fn put_unsynced_blocking(&self, key: &BlobKey, data: &mut dyn io::Read) -> Option<Result<u64, StorageError>> {
+    fn put_unsynced_blocking(&self, key: &BlobKey, data: &mut dyn io::BufRead) -> Option<Result<u64, StorageError>> {
         Some(self.put_blocking(key, data))
     }
 
@@ -371,7 +351,9 @@ mod tests {
                 Ok(10)
             }
         }
-        let result = store.put_unsynced_blocking(&key, &mut Failing(3)).unwrap();
+        let result = store
+            .put_unsynced_blocking(&key, &mut io::BufReader::new(Failing(3)))
+            .unwrap();
         assert!(matches!(result, Err(StorageError::Input { .. })), "{result:?}");
         assert_eq!(read_all(store.get(&key).await.unwrap()).await, data);
         assert_eq!(

@@ -59,7 +59,11 @@ impl BlobStore for PrefixStore {
         }
     }
 
-    fn put_unsynced_blocking(&self, key: &BlobKey, data: &mut dyn std::io::Read) -> Option<Result<u64, StorageError>> {
+    fn put_unsynced_blocking(
+        &self,
+        key: &BlobKey,
+        data: &mut dyn std::io::BufRead,
+    ) -> Option<Result<u64, StorageError>> {
         match self.full(key) {
             Ok(full) => self.inner.put_unsynced_blocking(&full, data),
             Err(e) => Some(Err(e)),

@@ -120,8 +120,25 @@ impl Core {
         }
         let cleaned = self.clean_expired(now).await?;
         self.store.purge_sessions(now).await?;
+        self.sweep_blob_garbage().await?;
         self.run_pending_gc().await;
         Ok(Some(cleaned))
+    }
+
+    /// Deletes the blobs recorded as garbage (left by a stop or a crash right after the change
+    /// that released them); returns how many went.
+    pub async fn sweep_blob_garbage(&self) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let keys = self.store.blob_garbage(GARBAGE_BATCH).await?;
+            let listed = keys.len();
+            let gone = collect_blob_garbage(self.store.as_ref(), self.blobs.as_ref(), keys).await;
+            total += gone;
+            // Blobs the store refuses to delete stay recorded for the next run.
+            if listed < GARBAGE_BATCH as usize || gone == 0 {
+                return Ok(total);
+            }
+        }
     }
 
     /// The cleaner: deletes backups whose expiry has passed (`DataStore`, after 24 hours).
@@ -132,6 +149,32 @@ impl Core {
         }
         Ok(expired.len())
     }
+}
+
+/// Garbage blobs deleted per round of the sweep.
+const GARBAGE_BATCH: i64 = 1000;
+
+/// Deletes garbage blobs and forgets the ones deleted; returns how many went.
+pub(crate) async fn collect_blob_garbage(
+    store: &dyn backspace_meta::MetaStore,
+    blobs: &dyn backspace_storage::BlobStore,
+    keys: Vec<String>,
+) -> usize {
+    let mut gone = Vec::with_capacity(keys.len());
+    for key in keys {
+        match backspace_storage::BlobKey::new(key.clone()) {
+            Ok(k) => match blobs.delete(&k).await {
+                Ok(()) => gone.push(key),
+                Err(e) => tracing::warn!(key = %k, error = %e, "deleting a released file failed; the cleaner retries"),
+            },
+            // Not a key this server writes: nothing to delete.
+            Err(_) => gone.push(key),
+        }
+    }
+    if let Err(e) = store.forget_blob_garbage(&gone).await {
+        tracing::warn!(error = %e, "forgetting deleted files failed; the cleaner retries");
+    }
+    gone.len()
 }
 
 /// How long the cleaner's lease lasts: longer than its period (5 minutes), so its holder keeps

@@ -34,13 +34,17 @@ pub struct Repositories {
     pending_gc: Arc<Mutex<HashSet<String>>>,
 }
 
-/// The answer of `verifybackup`.
-#[derive(Clone, Debug, Serialize)]
+/// The answer of `verifybackup`: the backup read back completely.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyReport {
+    /// The backup's id (its history record).
     pub id: TaskId,
+    /// True when every chunk (or, for a plain archive, every entry) passed its checks.
     pub ok: bool,
+    /// How many distinct chunks (or archive entries) were read and checked.
     pub checked_chunks: u64,
+    /// The chunks (or entries) that are missing or fail their checks.
     pub damaged: Vec<String>,
 }
 
@@ -304,12 +308,21 @@ impl Core {
         tokio::task::spawn_blocking(move || {
             let result = (|| -> std::io::Result<()> {
                 let mut w = ArchiveWriter::new(writer, compression).map_err(std::io::Error::other)?;
+                // One reader, pointed at each entry in turn.
+                let mut reader: Option<backspace_repo::EntryReader> = None;
                 for entry in &snapshot.entries {
                     let path = EntryPath::new(entry.name.clone()).map_err(std::io::Error::other)?;
-                    let mut reader = repo
-                        .entry_reader(handle.clone(), index.clone(), entry)
-                        .map_err(std::io::Error::other)?;
-                    w.add(&path, entry.size, &mut reader).map_err(std::io::Error::other)?;
+                    let r = match &mut reader {
+                        Some(r) => {
+                            r.reset(entry).map_err(std::io::Error::other)?;
+                            r
+                        }
+                        None => reader.insert(
+                            repo.entry_reader(handle.clone(), index.clone(), entry)
+                                .map_err(std::io::Error::other)?,
+                        ),
+                    };
+                    w.add(&path, entry.size, r).map_err(std::io::Error::other)?;
                 }
                 let (writer, _) = w
                     .finish(snapshot.created, snapshot.meta.clone())

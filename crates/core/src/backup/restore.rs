@@ -428,7 +428,8 @@ impl Core {
                         let mut in_flight = std::collections::VecDeque::new();
                         ArchiveReader::new(reader, compression).read_all(
                             &mut |path: &EntryPath, size: u64, entry: &mut dyn Read| {
-                                stager.entry(path, size, entry, &mut in_flight)
+                                let mut entry = std::io::BufReader::with_capacity(256 * 1024, entry);
+                                stager.entry(path, size, &mut entry, &mut in_flight)
                             },
                         )?;
                         stager.drain(&mut in_flight)?;
@@ -494,6 +495,9 @@ impl Core {
                 .map(|s| s.key.clone())
                 .filter(|k| !used.contains(k))
                 .collect();
+            if !unused.is_empty() {
+                self.store.add_blob_garbage(portal, &unused, now_ms()).await?;
+            }
             replaced_all.extend(unused);
             tracing::info!(job = %ctx.id, millis = started.elapsed().as_millis() as u64, "restore: rows swapped");
             // The rows no longer point at these: they go after the job reports its end.
@@ -502,15 +506,11 @@ impl Core {
         .await;
         let outcome = match outcome {
             Ok(garbage) => {
-                let blobs = self.blobs.clone();
+                // Recorded as garbage in the swap's transaction: a stop before this finishes
+                // leaves them to the cleaner.
+                let (store, blobs) = (self.store.clone(), self.blobs.clone());
                 tokio::spawn(async move {
-                    for key in garbage {
-                        if let Ok(key) = BlobKey::new(key) {
-                            if let Err(e) = blobs.delete(&key).await {
-                                tracing::warn!(key = %key, error = %e, "deleting a replaced file after a restore failed");
-                            }
-                        }
-                    }
+                    super::history::collect_blob_garbage(store.as_ref(), blobs.as_ref(), garbage).await;
                 });
                 Ok(())
             }

@@ -12,7 +12,8 @@ use backspace_storage::{BlobKey, BlobStore, ByteStream, Flusher, StorageError};
 use backspace_types::{FileId, PortalId};
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
-use std::io::Read;
+use std::io::{BufRead, Read};
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::runtime::Handle;
@@ -26,6 +27,10 @@ const IN_FLIGHT: usize = 8;
 
 /// Threads that read and stage the entries of a repository snapshot.
 const WORKERS: usize = 3;
+
+/// A thread takes consecutive entries that start in one pack, up to about this many bytes, so
+/// that it reads the pack from front to back (the kernel's read-ahead then works for it).
+const BATCH_BYTES: u64 = 16 << 20;
 
 /// Unsynced staged bytes are synced in the background after this many.
 const FLUSH_EVERY: u64 = 64 << 20;
@@ -57,24 +62,67 @@ pub(crate) struct Stager {
     job: JobContext,
 }
 
-/// Counts and hashes what is read through it.
+/// Counts and hashes what is consumed through it.
 struct Hashing<'a> {
-    inner: &'a mut dyn Read,
+    inner: &'a mut dyn BufRead,
     hasher: blake3::Hasher,
     bytes: u64,
 }
 
 impl Read for Hashing<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
+        let available = self.fill_buf()?;
+        let n = buf.len().min(available.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
         Ok(n)
+    }
+}
+
+impl BufRead for Hashing<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        // The bytes consumed are still in the inner buffer: `fill_buf` returns them again
+        // without reading.
+        if let Ok(buf) = self.inner.fill_buf() {
+            let n = n.min(buf.len());
+            self.hasher.update(&buf[..n]);
+            self.bytes += n as u64;
+        }
+        self.inner.consume(n);
     }
 }
 
 fn visitor(e: impl std::fmt::Display) -> FormatError {
     FormatError::Visitor(e.to_string())
+}
+
+/// Splits a snapshot's entries into runs of consecutive entries whose first chunks lie in the
+/// same pack, each of at most [`BATCH_BYTES`] (or one entry).
+fn batches(entries: &[backspace_repo::SnapshotEntry], index: &backspace_repo::Index) -> Vec<Range<usize>> {
+    let pack_of = |e: &backspace_repo::SnapshotEntry| {
+        let (id, _) = e.chunks.first()?;
+        let id = backspace_repo::ChunkId::from_hex(id).ok()?;
+        index.get(&id).map(|(pack, _)| *pack)
+    };
+    let mut out = Vec::new();
+    let (mut start, mut bytes, mut pack) = (0, 0u64, None);
+    for (i, e) in entries.iter().enumerate() {
+        let p = pack_of(e);
+        if i > start && (p != pack || bytes >= BATCH_BYTES) {
+            out.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        pack = p;
+        bytes += e.size;
+    }
+    if start < entries.len() {
+        out.push(start..entries.len());
+    }
+    out
 }
 
 impl Stager {
@@ -121,7 +169,7 @@ impl Stager {
         &self,
         path: &EntryPath,
         size: u64,
-        entry: &mut dyn Read,
+        entry: &mut dyn BufRead,
         in_flight: &mut VecDeque<Put>,
     ) -> Result<(), FormatError> {
         let (target, name) = self.target(path)?;
@@ -196,7 +244,7 @@ impl Stager {
     }
 
     /// Streams `reader` into an upload running on the runtime; returns the upload.
-    fn upload(&self, key: &BlobKey, reader: &mut dyn Read) -> Result<Put, FormatError> {
+    fn upload(&self, key: &BlobKey, reader: &mut dyn BufRead) -> Result<Put, FormatError> {
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
         let stream: ByteStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|item| (item, rx))
@@ -206,13 +254,15 @@ impl Stager {
         let put = self
             .handle
             .spawn(async move { store.put_unsynced(&put_key, stream).await });
-        let mut buf = vec![0u8; 256 * 1024];
         loop {
-            let n = reader.read(&mut buf)?;
-            if n == 0 {
+            let buf = reader.fill_buf()?;
+            if buf.is_empty() {
                 break;
             }
-            if tx.blocking_send(Ok(Bytes::copy_from_slice(&buf[..n]))).is_err() {
+            let n = buf.len();
+            let sent = tx.blocking_send(Ok(Bytes::copy_from_slice(buf)));
+            reader.consume(n);
+            if sent.is_err() {
                 break;
             }
         }
@@ -237,21 +287,33 @@ impl Stager {
         let next = AtomicUsize::new(0);
         let failed = AtomicBool::new(false);
         let entries = &snapshot.entries;
+        let batches = batches(entries, index);
         let results: Vec<Result<(), FormatError>> = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..WORKERS.min(entries.len().max(1)))
                 .map(|_| {
                     scope.spawn(|| {
                         let mut in_flight = VecDeque::new();
+                        // One reader per thread, pointed at each entry in turn.
+                        let mut reader: Option<backspace_repo::EntryReader> = None;
                         let result = (|| {
                             while !failed.load(Ordering::Relaxed) {
-                                let Some(e) = entries.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                                let Some(batch) = batches.get(next.fetch_add(1, Ordering::Relaxed)) else {
                                     break;
                                 };
-                                let path = EntryPath::new(e.name.clone())?;
-                                let mut reader = repo
-                                    .entry_reader(self.handle.clone(), index.clone(), e)
-                                    .map_err(visitor)?;
-                                self.entry(&path, e.size, &mut reader, &mut in_flight)?;
+                                for e in &entries[batch.clone()] {
+                                    let path = EntryPath::new(e.name.clone())?;
+                                    let r = match &mut reader {
+                                        Some(r) => {
+                                            r.reset(e).map_err(visitor)?;
+                                            r
+                                        }
+                                        None => reader.insert(
+                                            repo.entry_reader(self.handle.clone(), index.clone(), e)
+                                                .map_err(visitor)?,
+                                        ),
+                                    };
+                                    self.entry(&path, e.size, r, &mut in_flight)?;
+                                }
                             }
                             Ok(())
                         })();

@@ -1,0 +1,101 @@
+//! `GET /openapi.json`: an OpenAPI 3.1 document of every route, generated from the route table
+//! ([`crate::routes::table`]) and the schemas of the types the handlers answer with.
+
+use crate::access::Access;
+use crate::routes::{self, Route};
+use backspace_types::envelope::Link;
+use backspace_types::error::ErrorBody;
+use serde_json::{json, Map, Value};
+
+/// The document.
+pub fn document() -> Value {
+    let mut generator = schemars::generate::SchemaSettings::draft2020_12()
+        .with(|s| s.definitions_path = "/components/schemas".into())
+        .into_generator();
+    let link = generator.subschema_for::<Link>();
+    let error = generator.subschema_for::<ErrorBody>();
+    let mut paths = Map::new();
+    for r in routes::table() {
+        let op = operation(&r, &mut generator, &link, &error);
+        let item = paths.entry(r.path.to_owned()).or_insert_with(|| json!({}));
+        item[r.method.as_str().to_lowercase()] = op;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "backspace",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The ONLYOFFICE DocSpace backup API and the portal it protects, as backspace serves them. \
+                Every answer is DocSpace's envelope: `response`, `count`, `links`, `status` (0, or 1 with an error), `statusCode`.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": generator.take_definitions(true),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "An API key (`sk-…`) or a sign-in token"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "asc_auth_key", "description": "The session cookie set by sign-in"},
+            },
+        },
+    })
+}
+
+fn operation(
+    r: &Route,
+    generator: &mut schemars::SchemaGenerator,
+    link: &schemars::Schema,
+    error: &schemars::Schema,
+) -> Value {
+    let response = match r.doc {
+        Some(doc) => (doc.response)(generator).to_value(),
+        None => json!({}),
+    };
+    let envelope = json!({
+        "type": "object",
+        "properties": {
+            "response": response,
+            "count": {"type": "integer"},
+            "total": {"type": "integer"},
+            "links": {"type": "array", "items": link},
+            "status": {"type": "integer", "const": 0},
+            "statusCode": {"type": "integer"},
+        },
+        "required": ["count", "links", "status", "statusCode"],
+    });
+    let parameters: Vec<Value> = r
+        .path
+        .split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .collect();
+    let security = match r.rule.access {
+        Access::Public | Access::Anonymous => json!([]),
+        _ => json!([{"bearer": []}, {"cookie": []}]),
+    };
+    let mut op = json!({
+        "operationId": operation_id(r),
+        "security": security,
+        "x-access": format!("{:?}", r.rule.access),
+        "responses": {
+            "200": {"description": "Success", "content": {"application/json": {"schema": envelope}}},
+            "default": {"description": "A DocSpace error body", "content": {"application/json": {"schema": error}}},
+        },
+    });
+    if let Some(doc) = r.doc {
+        op["summary"] = json!(doc.summary);
+    }
+    if !parameters.is_empty() {
+        op["parameters"] = json!(parameters);
+    }
+    op
+}
+
+/// `get_api_2_0_backup_verifybackup_backupid`: unique per method and path.
+fn operation_id(r: &Route) -> String {
+    let path: String = r
+        .path
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let path = path.split('_').filter(|s| !s.is_empty()).collect::<Vec<_>>().join("_");
+    format!("{}_{path}", r.method.as_str().to_lowercase())
+}
