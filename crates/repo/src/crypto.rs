@@ -97,28 +97,21 @@ impl Keys {
 
     /// Opens a sealed blob; any changed byte, or another `aad`, is an error.
     pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, RepoError> {
-        let tampered = || RepoError::Corrupt("a sealed blob fails authentication".into());
-        if !self.encrypted {
-            if sealed.len() < PLAIN_MAC {
-                return Err(tampered());
-            }
-            let (plain, mac) = sealed.split_at(sealed.len() - PLAIN_MAC);
-            if self.plain_mac(plain, aad)[..] != *mac {
-                return Err(tampered());
-            }
-            return Ok(plain.to_vec());
-        }
-        if sealed.len() < NONCE + 16 {
-            return Err(tampered());
-        }
-        let (nonce, body) = sealed.split_at(NONCE);
-        XChaCha20Poly1305::new((&self.seal).into())
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad })
-            .map_err(|_| tampered())
+        let mut copy = sealed.to_vec();
+        let plain = self.open_range(&mut copy, aad)?;
+        copy.truncate(plain.end);
+        copy.drain(..plain.start);
+        Ok(copy)
     }
 
     /// [`Keys::open`] in place: decrypts inside `sealed` and returns the plain part of it.
     pub fn open_in_place<'a>(&self, sealed: &'a mut [u8], aad: &[u8]) -> Result<&'a [u8], RepoError> {
+        let plain = self.open_range(sealed, aad)?;
+        Ok(&sealed[plain])
+    }
+
+    /// Checks and decrypts `sealed` in place; where its plain bytes are.
+    fn open_range(&self, sealed: &mut [u8], aad: &[u8]) -> Result<std::ops::Range<usize>, RepoError> {
         let tampered = || RepoError::Corrupt("a sealed blob fails authentication".into());
         if !self.encrypted {
             if sealed.len() < PLAIN_MAC {
@@ -128,7 +121,7 @@ impl Keys {
             if self.plain_mac(plain, aad)[..] != *mac {
                 return Err(tampered());
             }
-            return Ok(plain);
+            return Ok(0..plain.len());
         }
         if sealed.len() < NONCE + 16 {
             return Err(tampered());
@@ -139,7 +132,7 @@ impl Keys {
         XChaCha20Poly1305::new((&self.seal).into())
             .decrypt_in_place_detached(XNonce::from_slice(nonce), aad, ciphertext, (&*tag).into())
             .map_err(|_| tampered())?;
-        Ok(ciphertext)
+        Ok(NONCE..NONCE + tag_at)
     }
 
     fn plain_mac(&self, plain: &[u8], aad: &[u8]) -> [u8; PLAIN_MAC] {

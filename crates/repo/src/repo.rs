@@ -494,10 +494,11 @@ impl Repository {
             }
         }
         let flusher = Arc::new(Flusher::start(self.store.clone(), &handle, FLUSH_EVERY));
-        let (tx, rx) = std::sync::mpsc::sync_channel(8);
-        let rx = Arc::new(std::sync::Mutex::new(rx));
+        let mut senders = Vec::with_capacity(PACKERS);
         let mut threads = Vec::with_capacity(PACKERS);
         for n in 0..PACKERS {
+            let (tx, rx) = std::sync::mpsc::sync_channel(4);
+            senders.push(tx);
             let packer = Packer {
                 repo: self.clone(),
                 handle: handle.clone(),
@@ -505,10 +506,9 @@ impl Repository {
                 pack: PackBuilder::with_capacity(self.pack_capacity()),
                 packed: Packed::default(),
             };
-            let rx = rx.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("repo-packer-{n}"))
-                .spawn(move || packer.run(&rx))
+                .spawn(move || packer.run(rx))
                 .map_err(|e| RepoError::Refused(format!("cannot start a packer thread: {e}")))?;
             threads.push(thread);
         }
@@ -524,7 +524,8 @@ impl Repository {
             last_refresh: Instant::now(),
             stats: WriteStats::default(),
             cancel,
-            packers: Some((tx, threads)),
+            packers: Some((senders, threads)),
+            route: (0, 0),
             flusher: Some(flusher),
             index_written: false,
             finished: false,
@@ -987,14 +988,16 @@ pub struct SnapshotWriter {
     /// New chunks go to the packer threads, which compress, seal, pack and store them while
     /// this thread reads and cuts the next ones.
     packers: Option<PackerHandles>,
+    /// The packer taking chunks now, and the bytes it has taken in its turn.
+    route: (usize, u64),
     flusher: Option<Arc<Flusher>>,
     index_written: bool,
     finished: bool,
 }
 
-/// The channel to the packer threads, and the threads.
+/// A channel to each packer thread, and the threads.
 type PackerHandles = (
-    std::sync::mpsc::SyncSender<(ChunkId, Vec<u8>)>,
+    Vec<std::sync::mpsc::SyncSender<(ChunkId, Vec<u8>)>>,
     Vec<std::thread::JoinHandle<Packed>>,
 );
 
@@ -1034,12 +1037,8 @@ struct Packer {
 }
 
 impl Packer {
-    fn run(mut self, rx: &std::sync::Mutex<std::sync::mpsc::Receiver<(ChunkId, Vec<u8>)>>) -> Packed {
-        loop {
-            let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-            let Ok((id, plain)) = next else {
-                break;
-            };
+    fn run(mut self, rx: std::sync::mpsc::Receiver<(ChunkId, Vec<u8>)>) -> Packed {
+        for (id, plain) in rx {
             if self.packed.error.is_some() {
                 continue;
             }
@@ -1219,10 +1218,19 @@ impl SnapshotWriter {
             return Ok((id.to_hex(), raw));
         }
         self.stats.new_chunks += 1;
+        // Each packer takes a pack's worth of consecutive chunks in turn: a pack holds a stretch
+        // of the backup (read in few requests, collected together), and the packers still work
+        // side by side.
+        let (packer, routed) = &mut self.route;
         let sent = match &self.packers {
-            Some((tx, _)) => tx.send((id, plain.into_owned())).is_ok(),
+            Some((senders, _)) => senders[*packer].send((id, plain.into_owned())).is_ok(),
             None => false,
         };
+        *routed += u64::from(raw);
+        if *routed >= u64::from(self.repo.config.pack_size) {
+            *packer = (*packer + 1) % PACKERS;
+            *routed = 0;
+        }
         if !sent {
             // The packers stopped: their error says why.
             return Err(self
@@ -1246,11 +1254,11 @@ impl SnapshotWriter {
 
     /// Ends the packer threads and returns what they wrote.
     fn stop_packers(&mut self) -> Result<Packed, RepoError> {
-        let (tx, threads) = self
+        let (senders, threads) = self
             .packers
             .take()
             .ok_or_else(|| RepoError::Refused("the packers are gone".into()))?;
-        drop(tx);
+        drop(senders);
         let mut packed = Packed::default();
         let mut panicked = false;
         for thread in threads {
