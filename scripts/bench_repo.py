@@ -26,6 +26,9 @@ What it does:
 5. Prints the table (time, throughput, storage, peak memory per operation and tool) and the
    ratios, and writes both with the raw numbers as JSON.
 
+Before each timed operation the file system is synced (outside the timing), so that no tool pays
+for the unwritten output of the one before it.
+
 Peak memory: for backspace, the server's VmRSS sampled every 50 ms during each operation (VmHWM
 is a whole-process-lifetime peak, so it is only recorded in the JSON); for the peers, the larger
 of GNU time's "Maximum resident set size" and the sampled RSS of the command's process tree.

@@ -1218,12 +1218,20 @@ impl SnapshotWriter {
             return Ok((id.to_hex(), raw));
         }
         self.stats.new_chunks += 1;
-        // Each packer takes a pack's worth of consecutive chunks in turn: a pack holds a stretch
-        // of the backup (read in few requests, collected together), and the packers still work
-        // side by side.
+        // Each packer takes up to a pack's worth of consecutive chunks in turn, so that a pack
+        // holds a stretch of the backup (read in few requests, collected together); a packer
+        // that is busy hands its turn to the next, so the packers still work side by side.
         let (packer, routed) = &mut self.route;
         let sent = match &self.packers {
-            Some((senders, _)) => senders[*packer].send((id, plain.into_owned())).is_ok(),
+            Some((senders, _)) => match senders[*packer].try_send((id, plain.into_owned())) {
+                Ok(()) => true,
+                Err(std::sync::mpsc::TrySendError::Full(item)) => {
+                    *packer = (*packer + 1) % PACKERS;
+                    *routed = 0;
+                    senders[*packer].send(item).is_ok()
+                }
+                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => false,
+            },
             None => false,
         };
         *routed += u64::from(raw);

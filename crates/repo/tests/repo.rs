@@ -282,8 +282,14 @@ async fn garbage_collection_frees_what_no_snapshot_uses() {
 
     let report = repo.gc().await.unwrap();
     assert!(!report.deferred);
-    assert!(report.freed_bytes >= 6 << 20, "{report:?}");
-    assert!(packs_bytes(&dir) < full - (5 << 20), "the space was not freed");
+    // The 6 MiB no snapshot uses are freed, except what shares a pack that stays at least half
+    // live (chunks may be spread over the packers' packs): at most 2 × the 3 MiB kept remain.
+    assert!(report.freed_bytes >= 3 << 20, "{report:?}");
+    let after = packs_bytes(&dir);
+    assert!(
+        after <= (6 << 20) + (64 << 10),
+        "the space was not freed: {after} of {full} bytes remain"
+    );
     assert_eq!(read(&repo, "new").await.unwrap(), plain(&keep));
     assert_eq!(repo.verify("new").await.unwrap().damaged, Vec::<String>::new());
     assert_eq!(kept.entries.len(), 1);
