@@ -186,9 +186,6 @@ struct LockFile {
     kind: String,
     created: i64,
     refreshed: i64,
-    /// A writer's packs, named before they are written.
-    #[serde(default)]
-    packs: Vec<String>,
 }
 
 impl Repository {
@@ -453,7 +450,6 @@ impl Repository {
             kind: "writer".into(),
             created: now_ms(),
             refreshed: now_ms(),
-            packs: Vec::new(),
         };
         handle.block_on(self.put_lock(&lock_key, &lock))?;
         // A collection that started deleting before this lock existed finishes first; one that
@@ -754,7 +750,6 @@ impl Repository {
             kind: "gc".into(),
             created: now_ms(),
             refreshed: now_ms(),
-            packs: Vec::new(),
         };
         self.put_lock(&gc_key, &lock).await?;
         let result = self.gc_locked(&gc_key).await;
@@ -781,15 +776,8 @@ impl Repository {
                 report.deferred = true;
                 return Ok(report);
             }
-            // A writer that died: the packs it named are garbage unless its index was written.
-            let writer = k.as_str().trim_start_matches("locks/").trim_end_matches(".writer");
-            if self.store.size(&key(format!("index/{writer}"))?).await?.is_none() {
-                for p in &lock.packs {
-                    let pack = PackId::from_hex(p)?;
-                    self.store.delete(&key(pack.key())?).await?;
-                    report.deleted_packs += 1;
-                }
-            }
+            // A writer that died: its lock goes; the packs it wrote and never indexed go in the
+            // sweep of unindexed packs below.
             self.store.delete(&k).await?;
         }
 

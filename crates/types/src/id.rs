@@ -3,6 +3,25 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// An id's JSON Schema, written inline where it is used.
+macro_rules! inline_schema {
+    ($name:ident, $schema:tt) => {
+        impl schemars::JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!($schema)
+            }
+        }
+    };
+}
+
 /// Declares a GUID-backed id with serde `transparent`, `Display` and `FromStr`.
 macro_rules! guid_id {
     ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
@@ -31,19 +50,7 @@ macro_rules! guid_id {
             }
         }
 
-        impl schemars::JsonSchema for $name {
-            fn inline_schema() -> bool {
-                true
-            }
-
-            fn schema_name() -> std::borrow::Cow<'static, str> {
-                stringify!($name).into()
-            }
-
-            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-                schemars::json_schema!({"type": "string", "format": "uuid"})
-            }
-        }
+        inline_schema!($name, {"type": "string", "format": "uuid"});
     )*};
 }
 
@@ -68,19 +75,7 @@ macro_rules! int_id {
             }
         }
 
-        impl schemars::JsonSchema for $name {
-            fn inline_schema() -> bool {
-                true
-            }
-
-            fn schema_name() -> std::borrow::Cow<'static, str> {
-                stringify!($name).into()
-            }
-
-            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-                schemars::json_schema!({"type": "integer", "format": "int64"})
-            }
-        }
+        inline_schema!($name, {"type": "integer", "format": "int64"});
     )*};
 }
 
