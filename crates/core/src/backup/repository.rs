@@ -21,18 +21,36 @@ use backspace_storage::{BlobKey, BlobStore, ByteStream, LocalStore, PrefixStore}
 use backspace_types::{PortalId, StorageType, TaskId};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The record parameter that marks a repository backup.
 pub(crate) const REPOSITORY_PARAM: &str = "repository";
 
-/// Open repositories by location, and the locations whose collection is pending.
+/// Open repositories by location, and the garbage collections running or waiting for them.
 #[derive(Default)]
 pub struct Repositories {
     open: tokio::sync::Mutex<HashMap<String, Arc<Repository>>>,
-    pending_gc: Arc<Mutex<HashSet<String>>>,
+    collectors: Arc<Mutex<HashMap<String, Arc<Collector>>>>,
+    /// Locations collected at least once by this process's cleaner.
+    collected: Mutex<HashSet<String>>,
 }
+
+/// The one collection task of a repository in this process. Requests made while it runs are
+/// coalesced into one more pass (`again`), so a delete made during a collection is still
+/// collected; a pass deferred by a running backup waits for [`DEFERRED_RETRY`] or until woken
+/// by the end of a backup here.
+#[derive(Default)]
+struct Collector {
+    again: AtomicBool,
+    wake: tokio::sync::Notify,
+}
+
+/// How long a deferred collection waits before it looks at the locks again (a backup on
+/// another instance, or another instance's collection, holds the repository).
+const DEFERRED_RETRY: std::time::Duration = std::time::Duration::from_secs(10);
+/// The longest wait between retries of a collection that failed.
+const FAILED_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The answer of `verifybackup`: the backup read back completely.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
@@ -280,7 +298,7 @@ impl Core {
             stored = stats.stored,
             "backup written to the repository"
         );
-        self.gc_if_pending(location, repo);
+        self.gc_if_pending(location);
         let produced = Produced {
             file_name,
             storage_path: snapshot.id,
@@ -348,51 +366,84 @@ impl Core {
         Ok(())
     }
 
+    /// Starts the repository's collection task, or asks the running one for another pass.
     fn spawn_gc(&self, location: String, repo: Arc<Repository>) {
-        let pending = self.repositories.pending_gc.clone();
+        let collectors = self.repositories.collectors.clone();
+        let collector = {
+            let mut map = collectors.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(running) = map.get(&location) {
+                running.again.store(true, Ordering::SeqCst);
+                running.wake.notify_one();
+                return;
+            }
+            let collector = Arc::new(Collector::default());
+            map.insert(location.clone(), collector.clone());
+            collector
+        };
         tokio::spawn(async move {
-            match repo.gc().await {
-                Ok(report) if report.deferred => {
-                    tracing::info!(repository = %location, "garbage collection deferred: a backup is running");
-                    pending.lock().unwrap_or_else(|p| p.into_inner()).insert(location);
+            let mut failed_wait = std::time::Duration::from_secs(5);
+            loop {
+                collector.again.store(false, Ordering::SeqCst);
+                let wait = match repo.gc().await {
+                    Ok(report) if report.deferred => {
+                        tracing::info!(repository = %location, "garbage collection deferred: the repository is in use");
+                        Some(DEFERRED_RETRY)
+                    }
+                    Ok(report) => {
+                        tracing::info!(repository = %location, freed = report.freed_bytes, deleted_packs = report.deleted_packs, repacked = report.repacked_packs, "garbage collected");
+                        None
+                    }
+                    Err(e) => {
+                        tracing::warn!(repository = %location, error = %e, retry_secs = failed_wait.as_secs(), "garbage collection failed; it will be retried");
+                        let wait = failed_wait;
+                        failed_wait = (failed_wait * 2).min(FAILED_RETRY_MAX);
+                        Some(wait)
+                    }
+                };
+                if let Some(wait) = wait {
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = collector.wake.notified() => {}
+                    }
+                    continue;
                 }
-                Ok(report) => {
-                    tracing::info!(repository = %location, freed = report.freed_bytes, deleted_packs = report.deleted_packs, repacked = report.repacked_packs, "garbage collected");
+                // Done, unless asked again meanwhile: checked under the map's lock, so a request
+                // either finds this task (and is served by another pass) or starts a new one.
+                let mut map = collectors.lock().unwrap_or_else(|p| p.into_inner());
+                if collector.again.load(Ordering::SeqCst) {
+                    continue;
                 }
-                Err(e) => {
-                    tracing::warn!(repository = %location, error = %e, "garbage collection failed; it will be retried");
-                    pending.lock().unwrap_or_else(|p| p.into_inner()).insert(location);
-                }
+                map.remove(&location);
+                return;
             }
         });
     }
 
-    /// Runs a collection that was deferred for `location`, whose repository is `repo`.
-    fn gc_if_pending(&self, location: &str, repo: Arc<Repository>) {
-        let due = self
-            .repositories
-            .pending_gc
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(location);
-        if due {
-            self.spawn_gc(location.to_owned(), repo);
+    /// Wakes the repository's collection if one waits for the end of a backup.
+    fn gc_if_pending(&self, location: &str) {
+        let map = self.repositories.collectors.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(waiting) = map.get(location) {
+            waiting.again.store(true, Ordering::SeqCst);
+            waiting.wake.notify_one();
         }
     }
 
-    /// Runs every deferred collection (the cleaner's step).
+    /// The cleaner's step: collects once every open repository with no collection yet in this
+    /// process, which covers deletes whose collection a restart interrupted.
     pub(crate) async fn run_pending_gc(&self) {
-        let due: Vec<String> = self
-            .repositories
-            .pending_gc
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain()
-            .collect();
-        let open = self.repositories.open.lock().await;
-        for location in due {
-            if let Some(repo) = open.get(&location) {
-                self.spawn_gc(location, repo.clone());
+        let open: Vec<(String, Arc<Repository>)> = {
+            let open = self.repositories.open.lock().await;
+            open.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        };
+        for (location, repo) in open {
+            let known = self
+                .repositories
+                .collected
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(location.clone());
+            if known {
+                self.spawn_gc(location, repo);
             }
         }
     }
