@@ -6,10 +6,47 @@ use backspace_meta::*;
 use backspace_types::{EmployeeType, FolderType, KeyId, PortalId, SessionId, UserId};
 use sqlx::Connection;
 
-async fn stores() -> Vec<SqlStore> {
-    let dir = std::env::temp_dir().join(format!("backspace-meta-test-{:x}", rand_u64()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let sqlite = format!("sqlite://{}?mode=rwc", dir.join("meta.db").display());
+/// The stores under test; the SQLite file's directory goes when the last store is done.
+struct Stores {
+    dir: TempDir,
+    list: Vec<SqlStore>,
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl IntoIterator for Stores {
+    type Item = SqlStore;
+    type IntoIter = StoresIter;
+    fn into_iter(self) -> StoresIter {
+        StoresIter {
+            _dir: self.dir,
+            list: self.list.into_iter(),
+        }
+    }
+}
+
+struct StoresIter {
+    _dir: TempDir,
+    list: std::vec::IntoIter<SqlStore>,
+}
+
+impl Iterator for StoresIter {
+    type Item = SqlStore;
+    fn next(&mut self) -> Option<SqlStore> {
+        self.list.next()
+    }
+}
+
+async fn stores() -> Stores {
+    let dir = TempDir(std::env::temp_dir().join(format!("backspace-meta-test-{:x}", rand_u64())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let sqlite = format!("sqlite://{}?mode=rwc", dir.0.join("meta.db").display());
     let mut out = vec![SqlStore::connect(&sqlite).await.expect("sqlite store")];
     match std::env::var("BACKSPACE_TEST_POSTGRES_URL") {
         Ok(admin) => out.push(
@@ -22,7 +59,7 @@ async fn stores() -> Vec<SqlStore> {
             "BACKSPACE_REQUIRE_POSTGRES is set but BACKSPACE_TEST_POSTGRES_URL is not"
         ),
     }
-    out
+    Stores { dir, list: out }
 }
 
 fn rand_u64() -> u64 {

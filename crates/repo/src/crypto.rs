@@ -8,6 +8,8 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 const NONCE: usize = 24;
+/// The room [`Keys::seal_prefixed`] needs before the plain bytes.
+pub(crate) const SEAL_PREFIX: usize = NONCE;
 /// The length of the MAC that seals blobs of an unencrypted repository.
 const PLAIN_MAC: usize = 16;
 
@@ -69,6 +71,30 @@ impl Keys {
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealed);
         out
+    }
+
+    /// [`Keys::seal`] in place: `buf` holds [`SEAL_PREFIX`] bytes of room (their contents do
+    /// not matter) followed by the plain bytes, and becomes their sealed form.
+    pub fn seal_prefixed(&self, buf: &mut Vec<u8>, aad: &[u8]) {
+        assert!(
+            buf.len() >= SEAL_PREFIX,
+            "seal_prefixed needs SEAL_PREFIX bytes of room"
+        );
+        if !self.encrypted {
+            let mac = self.plain_mac(&buf[SEAL_PREFIX..], aad);
+            buf.drain(..SEAL_PREFIX);
+            buf.reserve_exact(mac.len());
+            buf.extend_from_slice(&mac);
+            return;
+        }
+        let mut nonce = [0u8; NONCE];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        buf[..NONCE].copy_from_slice(&nonce);
+        let tag = XChaCha20Poly1305::new((&self.seal).into())
+            .encrypt_in_place_detached(XNonce::from_slice(&nonce), aad, &mut buf[NONCE..])
+            .expect("encryption of an in-memory buffer does not fail");
+        buf.reserve_exact(tag.len());
+        buf.extend_from_slice(&tag);
     }
 
     /// [`Keys::seal`] of the concatenated `parts`, appended to `out` and encrypted in place.
@@ -157,6 +183,33 @@ impl ChunkId {
         let mut out = [0u8; 32];
         hex::decode_to_slice(s, &mut out).map_err(|_| RepoError::Corrupt(format!("`{s}` is not a chunk id")))?;
         Ok(Self(out))
+    }
+}
+
+/// On the wire (snapshots), a chunk id is its hex string; in memory it is 32 bytes.
+impl Serialize for ChunkId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut buf = [0u8; 64];
+        hex::encode_to_slice(self.0, &mut buf).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(std::str::from_utf8(&buf).map_err(serde::ser::Error::custom)?)
+    }
+}
+
+impl<'de> Deserialize<'de> for ChunkId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Hex;
+        impl serde::de::Visitor<'_> for Hex {
+            type Value = ChunkId;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a chunk id: 64 hex digits")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ChunkId, E> {
+                let mut out = [0u8; 32];
+                hex::decode_to_slice(v, &mut out).map_err(|_| E::custom(format!("`{v}` is not a chunk id")))?;
+                Ok(ChunkId(out))
+            }
+        }
+        d.deserialize_str(Hex)
     }
 }
 

@@ -76,6 +76,16 @@ impl PackBuilder {
         }
     }
 
+    /// A builder that reuses `buffer` (its contents are dropped, its capacity kept): a writer
+    /// recycles the bytes of the pack it just stored instead of allocating another.
+    pub fn recycle(mut buffer: Vec<u8>) -> Self {
+        buffer.clear();
+        Self {
+            data: buffer,
+            places: Vec::new(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.data.len()
     }

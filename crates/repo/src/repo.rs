@@ -1,7 +1,7 @@
 //! The repository: opening and creating it, writing and reading snapshots, verification and
 //! garbage collection.
 
-use crate::crypto::{ChunkId, KeySlot, Keys};
+use crate::crypto::{self, ChunkId, KeySlot, Keys};
 use crate::pack::{self, BlobPlace, PackBuilder, PackId};
 use crate::RepoError;
 use backspace_storage::{BlobKey, BlobStore, ByteStream, Flusher};
@@ -113,8 +113,8 @@ pub struct SnapshotEntry {
     /// same source in the next backup reuses the chunks without reading the bytes again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
-    /// `[chunk id hex, raw length]`, in order.
-    pub chunks: Vec<(String, u32)>,
+    /// `[chunk id, raw length]`, in order (the id as 64 hex digits on the wire).
+    pub chunks: Vec<(ChunkId, u32)>,
 }
 
 impl Snapshot {
@@ -332,9 +332,10 @@ impl Repository {
             Err(backspace_storage::StorageError::NotFound(_)) => return Err(RepoError::NoSnapshot(id.to_owned())),
             Err(e) => return Err(e.into()),
         };
-        let plain = self.keys.open(&sealed, &Snapshot::aad(id))?;
+        let mut sealed = sealed;
+        let plain = self.keys.open_in_place(&mut sealed, &Snapshot::aad(id))?;
         let snap: Snapshot =
-            serde_json::from_slice(&plain).map_err(|e| RepoError::Corrupt(format!("snapshot `{id}`: {e}")))?;
+            serde_json::from_slice(plain).map_err(|e| RepoError::Corrupt(format!("snapshot `{id}`: {e}")))?;
         if snap.id != id {
             return Err(RepoError::Corrupt(format!(
                 "snapshot `{id}` names itself `{}`",
@@ -441,7 +442,7 @@ impl Repository {
     pub fn writer(
         self: &Arc<Self>,
         handle: Handle,
-        previous: Option<&Snapshot>,
+        previous: Option<Snapshot>,
         cancel: Arc<AtomicBool>,
     ) -> Result<SnapshotWriter, RepoError> {
         let writer_id = hex::encode(rand::random::<[u8; 16]>());
@@ -474,19 +475,14 @@ impl Repository {
         }
         let index = handle.block_on(self.load_index())?;
         let mut by_source = HashMap::new();
-        if let Some(prev) = previous {
-            for e in &prev.entries {
-                if let Some(src) = &e.source {
-                    let chunks: Option<Vec<(ChunkId, u32)>> = e
-                        .chunks
-                        .iter()
-                        .map(|(id, len)| ChunkId::from_hex(id).ok().map(|c| (c, *len)))
-                        .collect();
-                    // Reused only when every chunk is still indexed.
-                    if let Some(chunks) = chunks.filter(|c| c.iter().all(|(id, _)| index.contains_key(id))) {
-                        by_source.insert(src.clone(), (e.size, chunks));
-                    }
-                }
+        // The previous snapshot's entries move into `by_source` (the rest is dropped here).
+        for e in previous.into_iter().flat_map(|p| p.entries) {
+            // Reused only when every chunk is still indexed.
+            if let Some(src) = e
+                .source
+                .filter(|_| e.chunks.iter().all(|(id, _)| index.contains_key(id)))
+            {
+                by_source.insert(src, (e.size, e.chunks));
             }
         }
         let flusher = Arc::new(Flusher::start(self.store.clone(), &handle, FLUSH_EVERY));
@@ -543,7 +539,7 @@ impl Repository {
             repo: self.clone(),
             handle,
             index,
-            chunks: entry_chunks(entry)?,
+            chunks: entry.chunks.clone(),
             next: 0,
             buffer: Vec::new(),
             at: 0,
@@ -697,23 +693,19 @@ impl Repository {
         let mut seen = HashSet::new();
         let mut out = Verification::default();
         for entry in &snap.entries {
-            for (hex_id, len) in &entry.chunks {
-                let Ok(chunk) = ChunkId::from_hex(hex_id) else {
-                    out.damaged.push(hex_id.clone());
-                    continue;
-                };
+            for &(chunk, len) in &entry.chunks {
                 if !seen.insert(chunk) {
                     continue;
                 }
                 out.checked_chunks += 1;
                 let ok = match index.get(&chunk) {
-                    Some((pack, place)) if place.raw_length == *len => {
+                    Some((pack, place)) if place.raw_length == len => {
                         self.read_run(*pack, std::slice::from_ref(place)).await.is_ok()
                     }
                     _ => false,
                 };
                 if !ok {
-                    out.damaged.push(hex_id.clone());
+                    out.damaged.push(chunk.to_hex());
                 }
             }
         }
@@ -786,8 +778,8 @@ impl Repository {
         for id in self.snapshots().await? {
             let snap = self.snapshot(&id).await?;
             report.snapshots += 1;
-            for (hex_id, _) in snap.entries.iter().flat_map(|e| e.chunks.iter()) {
-                bloom.insert(&ChunkId::from_hex(hex_id)?.0);
+            for (id, _) in snap.entries.iter().flat_map(|e| e.chunks.iter()) {
+                bloom.insert(&id.0);
             }
         }
 
@@ -958,6 +950,61 @@ impl Bloom {
     }
 }
 
+/// The blocks in which [`SnapshotWriter::add_produced`] hands bytes to the chunker.
+const PIPE_BLOCK: usize = 256 << 10;
+
+/// Counts the bytes written to it.
+struct Counter(u64);
+
+impl io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The writing end of the pipe of [`SnapshotWriter::add_produced`].
+struct ChannelSink(std::sync::mpsc::SyncSender<Vec<u8>>);
+
+impl io::Write for ChannelSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0
+            .send(buf.to_vec())
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the snapshot writer stopped reading"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The reading end: blocks in order, then the end when the producer is done.
+struct ChannelSource {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    block: Vec<u8>,
+    at: usize,
+}
+
+impl Read for ChannelSource {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.block.len() {
+            match self.rx.recv() {
+                Ok(block) => (self.block, self.at) = (block, 0),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.block.len() - self.at);
+        buf[..n].copy_from_slice(&self.block[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
 /// Writes one snapshot. Not `Send`-bound I/O: it runs on a blocking thread and drives the store
 /// through a runtime handle.
 pub struct SnapshotWriter {
@@ -1071,9 +1118,10 @@ impl Packer {
         if self.pack.is_empty() {
             return Ok(());
         }
+        // The builder is taken whole (an empty one costs no allocation) and, on local disks,
+        // its buffer comes back for the next pack: one pack buffer per packer, not two.
         let (bytes, id, places) =
-            std::mem::replace(&mut self.pack, PackBuilder::with_capacity(self.repo.pack_capacity()))
-                .finish(&self.repo.keys);
+            std::mem::replace(&mut self.pack, PackBuilder::recycle(Vec::new())).finish(&self.repo.keys);
         self.packed.names.push(id);
         self.packed.stored += bytes.len() as u64;
         self.packed.packs += 1;
@@ -1082,10 +1130,12 @@ impl Packer {
         match fast {
             Some(result) => {
                 result?;
+                self.pack = PackBuilder::recycle(bytes);
             }
             None => {
                 self.handle
                     .block_on(self.repo.store.put_unsynced(&k, one_shot(bytes)))?;
+                self.pack = PackBuilder::with_capacity(self.repo.pack_capacity());
             }
         }
         self.flusher.wrote(self.repo.config.pack_size.into());
@@ -1111,7 +1161,7 @@ impl SnapshotWriter {
             if *prev_size == size {
                 self.stats.reused_chunks += chunks.len() as u64;
                 self.stats.bytes += size;
-                let chunks = chunks.iter().map(|(id, len)| (id.to_hex(), *len)).collect();
+                let chunks = chunks.clone();
                 self.entries.push(SnapshotEntry {
                     name: name.to_owned(),
                     size,
@@ -1198,12 +1248,46 @@ impl SnapshotWriter {
         self.add(name, bytes.len() as u64, None, Some(&mut reader))
     }
 
-    fn add_chunk(&mut self, plain: std::borrow::Cow<'_, [u8]>) -> Result<(String, u32), RepoError> {
+    /// Adds an entry whose bytes `produce` writes (a serializer), without ever holding them
+    /// whole: `produce` runs twice, once to count the bytes and once on a second thread that
+    /// feeds the chunker through a bounded channel. It must write the same bytes both times.
+    pub fn add_produced(
+        &mut self,
+        name: &str,
+        produce: &(dyn Fn(&mut dyn io::Write) -> io::Result<()> + Sync),
+    ) -> Result<(), RepoError> {
+        let mut counter = Counter(0);
+        produce(&mut counter).map_err(RepoError::Input)?;
+        let size = counter.0;
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+            let producer = scope.spawn(move || {
+                let mut sink = io::BufWriter::with_capacity(PIPE_BLOCK, ChannelSink(tx));
+                produce(&mut sink)?;
+                io::Write::flush(&mut sink)
+            });
+            let mut source = ChannelSource {
+                rx,
+                block: Vec::new(),
+                at: 0,
+            };
+            let added = self.add(name, size, None, Some(&mut source));
+            // A producer blocked on the full channel fails once the receiver is gone.
+            drop(source);
+            let produced = producer
+                .join()
+                .map_err(|_| RepoError::Refused(format!("producing entry `{name}` panicked")))?;
+            produced.map_err(RepoError::Input)?;
+            added
+        })
+    }
+
+    fn add_chunk(&mut self, plain: std::borrow::Cow<'_, [u8]>) -> Result<(ChunkId, u32), RepoError> {
         let id = self.repo.keys.chunk_id(&plain);
         let raw = plain.len() as u32;
         if !self.known.insert(id) {
             self.stats.reused_chunks += 1;
-            return Ok((id.to_hex(), raw));
+            return Ok((id, raw));
         }
         self.stats.new_chunks += 1;
         // Each packer takes up to a pack's worth of consecutive chunks in turn, so that a pack
@@ -1237,7 +1321,7 @@ impl SnapshotWriter {
         if self.last_refresh.elapsed() > REFRESH {
             self.refresh()?;
         }
-        Ok((id.to_hex(), raw))
+        Ok((id, raw))
     }
 
     /// Tells collections that this writer is alive.
@@ -1319,8 +1403,11 @@ impl SnapshotWriter {
             meta,
             entries: std::mem::take(&mut self.entries),
         };
-        let json = serde_json::to_vec(&snap).map_err(|e| RepoError::Corrupt(e.to_string()))?;
-        let sealed = self.repo.keys.seal(&json, &Snapshot::aad(id));
+        // Serialized after room for the nonce and sealed in place: one buffer of the size of
+        // the snapshot, however many entries it has.
+        let mut sealed = vec![0u8; crypto::SEAL_PREFIX];
+        serde_json::to_writer(&mut sealed, &snap).map_err(|e| RepoError::Corrupt(e.to_string()))?;
+        self.repo.keys.seal_prefixed(&mut sealed, &Snapshot::aad(id));
         self.handle
             .block_on(self.repo.store.put(&key(format!("snapshots/{id}"))?, one_shot(sealed)))?;
         self.finished = true;
@@ -1388,20 +1475,11 @@ struct ReadState {
     pack: Option<(PackId, std::fs::File)>,
 }
 
-/// An entry's chunks, parsed.
-fn entry_chunks(entry: &SnapshotEntry) -> Result<Vec<(ChunkId, u32)>, RepoError> {
-    entry
-        .chunks
-        .iter()
-        .map(|(id, len)| ChunkId::from_hex(id).map(|c| (c, *len)))
-        .collect()
-}
-
 impl EntryReader {
     /// Points the reader at another entry of the same snapshot, keeping its buffers and its
     /// open pack: many small entries read with one reader cost no allocations or reopening.
     pub fn reset(&mut self, entry: &SnapshotEntry) -> Result<(), RepoError> {
-        self.chunks = entry_chunks(entry)?;
+        self.chunks.clone_from(&entry.chunks);
         self.next = 0;
         self.buffer.clear();
         self.at = 0;

@@ -48,7 +48,7 @@ async fn write(
     let id = id.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut w = repo
-            .writer(Handle::current(), previous.as_ref(), Arc::new(AtomicBool::new(false)))
+            .writer(Handle::current(), previous, Arc::new(AtomicBool::new(false)))
             .unwrap();
         for (name, bytes, source) in &entries {
             let mut r: &[u8] = bytes;
@@ -157,6 +157,57 @@ async fn snapshots_round_trip_and_deduplicate() {
     let mut ids = repo.snapshots().await.unwrap();
     ids.sort();
     assert_eq!(ids, ["s1", "s2", "s3"]);
+}
+
+/// An entry produced by a serializer is stored as the same chunks as the same bytes added from
+/// memory, reads back byte for byte, and a producer whose two runs differ is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produced_entries_equal_added_ones() {
+    let (_dir, store) = store().await;
+    let repo = Arc::new(Repository::create(store, Secret::Passphrase("pw")).await.unwrap());
+    let bytes = data(9 << 20, 5);
+    let (snap, _) = write(&repo, "added", vec![("big".into(), bytes.clone(), None)], None).await;
+    let w_repo = repo.clone();
+    let produced_bytes = bytes.clone();
+    let (produced, stats) = tokio::task::spawn_blocking(move || {
+        let mut w = w_repo
+            .writer(Handle::current(), None, Arc::new(AtomicBool::new(false)))
+            .unwrap();
+        // Written in odd pieces, as a serializer does.
+        let produce = |out: &mut dyn std::io::Write| {
+            for piece in produced_bytes.chunks(7919) {
+                out.write_all(piece)?;
+            }
+            Ok(())
+        };
+        w.add_produced("big", &produce).unwrap();
+        w.finish("produced", 1, serde_json::json!({})).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(produced.entries[0].chunks, snap.entries[0].chunks);
+    assert_eq!(stats.new_chunks, 0, "the same bytes are the same chunks");
+    assert_eq!(read(&repo, "produced").await.unwrap(), vec![("big".to_owned(), bytes)]);
+
+    let w_repo = repo.clone();
+    let err = tokio::task::spawn_blocking(move || {
+        let mut w = w_repo
+            .writer(Handle::current(), None, Arc::new(AtomicBool::new(false)))
+            .unwrap();
+        let runs = std::sync::atomic::AtomicUsize::new(0);
+        let produce = |out: &mut dyn std::io::Write| {
+            let n = if runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                1000
+            } else {
+                10
+            };
+            out.write_all(&vec![1u8; n])
+        };
+        w.add_produced("liar", &produce).unwrap_err()
+    })
+    .await
+    .unwrap();
+    assert!(err.to_string().contains("ended after 10 of 1000 bytes"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -517,6 +568,12 @@ mod properties {
             let cut = flip % (msg.len() + 1);
             keys.seal_into(&mut in_place, &[&msg[..cut], &msg[cut..]], b"role");
             prop_assert_eq!(keys.open(&in_place[3..], b"role").unwrap(), msg.clone());
+            // Sealing in place after room for the nonce, too.
+            let mut prefixed = vec![9u8; 24];
+            prefixed.extend_from_slice(&msg);
+            keys.seal_prefixed(&mut prefixed, b"role");
+            prop_assert_eq!(keys.open(&prefixed, b"role").unwrap(), msg.clone());
+            prop_assert_eq!(prefixed.len(), sealed.len());
             let mut t = sealed.clone();
             let i = flip % t.len();
             t[i] ^= 0x80;

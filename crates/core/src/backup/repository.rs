@@ -239,7 +239,7 @@ impl Core {
             let repo = writer_repo;
             let err = repo_error(&what);
             let mut w = repo
-                .writer(handle.clone(), previous.as_ref(), job.cancel.clone())
+                .writer(handle.clone(), previous, job.cancel.clone())
                 .map_err(&err)?;
             let mut done = 0u64;
             let mut missing = 0;
@@ -275,9 +275,13 @@ impl Core {
                     job.set("files", (done * 90 / total.max(1)) as i64);
                 }
                 // Last, so that it lists exactly the files written.
+                // Serialized straight into the chunker: the JSON of a large portal's rows is
+                // never held whole.
                 snapshot.files = kept;
-                let json = serde_json::to_vec(&snapshot).map_err(|e| Error::Internal(e.to_string()))?;
-                w.add_bytes(&format!("{prefix}{SNAPSHOT_ENTRY}"), &json).map_err(&err)?;
+                let produce =
+                    |out: &mut dyn std::io::Write| serde_json::to_writer(out, &snapshot).map_err(std::io::Error::other);
+                w.add_produced(&format!("{prefix}{SNAPSHOT_ENTRY}"), &produce)
+                    .map_err(&err)?;
             }
             job.set("store", 90);
             w.finish(&id, now, meta)

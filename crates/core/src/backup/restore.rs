@@ -422,7 +422,7 @@ impl Core {
             ctx.clone(),
         );
         let pass =
-            tokio::task::spawn_blocking(move || -> std::result::Result<Vec<(PortalId, Vec<u8>)>, FormatError> {
+            tokio::task::spawn_blocking(move || -> std::result::Result<Vec<(PortalId, Snapshot)>, FormatError> {
                 match (reader, repo_source) {
                     (Some(reader), _) => {
                         let mut in_flight = std::collections::VecDeque::new();
@@ -447,28 +447,29 @@ impl Core {
                 .map_err(|e| Error::Internal(format!("reading the archive stopped: {e}")))?
                 .map_err(invalid)?;
             // Every staged byte is durable before any row points at it (`Stager::finish`).
-            let staged_files = staged.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            tracing::info!(
-                job = %ctx.id,
-                files = staged_files.len(),
-                bytes = staged_files.values().map(|s| s.size).sum::<u64>(),
-                millis = started.elapsed().as_millis() as u64,
-                "restore: files staged"
-            );
             // Every snapshot is checked against its staged bytes before any portal changes.
             let mut plans = Vec::with_capacity(snapshots.len());
-            for (target, bytes) in snapshots {
-                let mut snap: Snapshot = serde_json::from_slice(&bytes).map_err(invalid)?;
-                for f in &mut snap.files {
-                    let s = staged_files
-                        .get(&(target, f.id))
-                        .ok_or_else(|| invalid(format!("the bytes of file {} are missing", f.id)))?;
-                    if s.size != f.size.max(0) as u64 || (!f.blake3.is_empty() && s.blake3 != f.blake3) {
-                        return Err(invalid(format!("the bytes of file {} do not match its row", f.id)));
+            {
+                let staged_files = staged.lock().unwrap_or_else(|p| p.into_inner());
+                tracing::info!(
+                    job = %ctx.id,
+                    files = staged_files.len(),
+                    bytes = staged_files.values().map(|s| s.size).sum::<u64>(),
+                    millis = started.elapsed().as_millis() as u64,
+                    "restore: files staged"
+                );
+                for (target, mut snap) in snapshots {
+                    for f in &mut snap.files {
+                        let s = staged_files
+                            .get(&(target, f.id))
+                            .ok_or_else(|| invalid(format!("the bytes of file {} are missing", f.id)))?;
+                        if s.size != f.size.max(0) as u64 || (!f.blake3.is_empty() && s.blake3 != f.blake3) {
+                            return Err(invalid(format!("the bytes of file {} do not match its row", f.id)));
+                        }
+                        f.blob_key = s.key.clone();
                     }
-                    f.blob_key = s.key.clone();
+                    plans.push((target, snap));
                 }
-                plans.push((target, snap));
             }
             ctx.set("swap", 75);
             let mut used = std::collections::HashSet::new();
@@ -490,7 +491,9 @@ impl Core {
                 replaced_all.extend(replaced);
             }
             // Staged entries no row uses are dropped.
-            let unused: Vec<String> = staged_files
+            let unused: Vec<String> = staged
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
                 .values()
                 .map(|s| s.key.clone())
                 .filter(|k| !used.contains(k))

@@ -55,7 +55,7 @@ pub(crate) struct Stager {
     /// The target portal, or `None` for a whole-server archive (`portals/{id}/…`).
     portal: Option<PortalId>,
     staged: StagedFiles,
-    snapshots: Mutex<Vec<(PortalId, Vec<u8>)>>,
+    snapshots: Mutex<Vec<(PortalId, backspace_meta::Snapshot)>>,
     flusher: Flusher,
     seen: AtomicU64,
     total: u64,
@@ -105,8 +105,7 @@ fn visitor(e: impl std::fmt::Display) -> FormatError {
 fn batches(entries: &[backspace_repo::SnapshotEntry], index: &backspace_repo::Index) -> Vec<Range<usize>> {
     let pack_of = |e: &backspace_repo::SnapshotEntry| {
         let (id, _) = e.chunks.first()?;
-        let id = backspace_repo::ChunkId::from_hex(id).ok()?;
-        index.get(&id).map(|(pack, _)| *pack)
+        index.get(id).map(|(pack, _)| *pack)
     };
     let mut out = Vec::new();
     let (mut start, mut bytes, mut pack) = (0, 0u64, None);
@@ -179,13 +178,16 @@ impl Stager {
                     "{SNAPSHOT_ENTRY} is larger than {MAX_SNAPSHOT_BYTES} bytes"
                 )));
             }
-            let mut buf = Vec::with_capacity(size as usize);
-            entry.take(MAX_SNAPSHOT_BYTES + 1).read_to_end(&mut buf)?;
+            // Parsed as it is read: the rows of a large portal are never held twice, as bytes
+            // and as rows.
+            let mut limited = std::io::BufReader::with_capacity(64 << 10, entry.take(size));
+            let snapshot: backspace_meta::Snapshot = serde_json::from_reader(&mut limited)
+                .map_err(|e| visitor(format!("entry `{path}` is not a portal snapshot: {e}")))?;
             let mut snapshots = self.snapshots.lock().unwrap_or_else(|p| p.into_inner());
             if snapshots.iter().any(|(t, _)| *t == target) {
                 return Err(visitor(format!("entry `{path}` appears twice")));
             }
-            snapshots.push((target, buf));
+            snapshots.push((target, snapshot));
             return Ok(());
         }
         let Some(id) = name.strip_prefix("files/").and_then(|i| i.parse::<FileId>().ok()) else {
@@ -342,7 +344,7 @@ impl Stager {
     }
 
     /// Makes every staged byte durable; returns the `portal.json` entries read.
-    pub(crate) fn finish(self) -> Result<Vec<(PortalId, Vec<u8>)>, FormatError> {
+    pub(crate) fn finish(self) -> Result<Vec<(PortalId, backspace_meta::Snapshot)>, FormatError> {
         self.handle
             .block_on(self.flusher.finish())
             .map_err(|e| visitor(format!("making the staged files durable failed: {e}")))?;
