@@ -74,6 +74,22 @@ async fn openapi_json() -> axum::response::Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// `GET /`: the admin page (one file, built into the binary; it uses only the public API).
+async fn index_page() -> axum::response::Response {
+    static PAGE: &str = include_str!("../assets/index.html");
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        PAGE,
+    )
+        .into_response()
+}
+
 async fn not_found() -> ApiError {
     ApiError::not_found("no such route: see the API reference for the paths backspace serves")
 }
@@ -106,6 +122,7 @@ pub fn router(state: AppState) -> Router {
     }
     router
         .route("/openapi.json", axum::routing::get(openapi_json))
+        .route("/", axum::routing::get(index_page))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(envelope::render))
