@@ -304,6 +304,15 @@ async fn schedules_are_created_read_and_deleted() {
     assert_eq!(sched["storageParams"]["folderId"], room.to_string());
     assert_eq!(sched["lastBackupTime"], "0001-01-01T00:00:00");
     assert_eq!(sched["dump"], false);
+    // backspace's extension: the next run, a Monday (Quartz day 2) at 02:00 in the portal's
+    // time zone (UTC here), within the coming week.
+    let next = sched["nextBackupTime"].as_str().unwrap_or_default();
+    let (date, time) = next.split_once('T').unwrap_or(("", ""));
+    assert_eq!(time, "02:00:00Z", "{sched}");
+    let days = days_from_civil(date);
+    let today = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 86400) as i64;
+    assert!((today..=today + 7).contains(&days), "{next} is not within the coming week");
+    assert_eq!((days + 4).rem_euclid(7), 1, "{next} is not a Monday");
     let (_, v) = s
         .post(
             "/api/2.0/backup/createbackupschedule",
@@ -904,4 +913,15 @@ async fn vanished_archives_drop_out_of_history_and_custom_cloud_fails_like_docsp
     );
     let (_, history) = s.get("/api/2.0/backup/getbackuphistory", &owner).await;
     assert_eq!(history["count"], 0, "a failed job left a record");
+}
+
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date (Howard Hinnant's algorithm).
+fn days_from_civil(date: &str) -> i64 {
+    let parts: Vec<i64> = date.split('-').map(|p| p.parse().unwrap()).collect();
+    let (y, m, d) = (parts[0] - i64::from(parts[1] <= 2), parts[1], parts[2]);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
 }

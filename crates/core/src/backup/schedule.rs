@@ -136,6 +136,18 @@ impl Core {
         Ok(self.store.schedule(self.scope(caller, dump)?).await?)
     }
 
+    /// When `schedule` fires next, as the scheduler sees it: its next time after the last run
+    /// (or its creation), or now when that time has passed and the run is imminent.
+    pub fn next_run(&self, caller: &Caller, schedule: &Schedule, now: i64) -> Option<i64> {
+        let tz = if schedule.portal_id == super::DUMP_PORTAL {
+            "UTC"
+        } else {
+            caller.portal.time_zone.as_str()
+        };
+        let base = schedule.last_backup_at.unwrap_or(schedule.created_at);
+        next_fire(&schedule.cron, tz, base).map(|due| due.max(now))
+    }
+
     pub async fn delete_schedule(&self, caller: &Caller, dump: bool) -> Result<bool> {
         if self.store.delete_schedule(self.scope(caller, dump)?).await? {
             self.audit(

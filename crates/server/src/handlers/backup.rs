@@ -52,7 +52,7 @@ fn history_record(r: &BackupRecord) -> HistoryRecord {
     }
 }
 
-fn schedule_dto(s: &Schedule) -> ScheduleDto {
+fn schedule_dto(s: &Schedule, next: Option<i64>) -> ScheduleDto {
     let stored: BTreeMap<String, String> = serde_json::from_str(&s.storage_params).unwrap_or_default();
     // Secrets passed with a consumer schedule stay on the server.
     let stored = backspace_core::backup::public_params(&stored);
@@ -69,6 +69,7 @@ fn schedule_dto(s: &Schedule) -> ScheduleDto {
         backups_stored: Some(s.backups_stored),
         last_backup_time: s.last_backup_at.map(utc).unwrap_or_else(|| NEVER.to_owned()),
         dump: s.portal_id == backspace_core::backup::DUMP_PORTAL,
+        next_backup_time: next.map(utc),
     }
 }
 
@@ -158,7 +159,10 @@ pub async fn get_schedule(
     LenientQuery(q): LenientQuery<BackupQuery>,
 ) -> ApiResult {
     Ok(match state.core.schedule(&caller, q.dump == Some(true)).await? {
-        Some(s) => Reply::ok(schedule_dto(&s)),
+        Some(s) => {
+            let next = state.core.next_run(&caller, &s, backspace_types::datetime::now_ms());
+            Reply::ok(schedule_dto(&s, next))
+        }
         None => Reply::none(),
     })
 }

@@ -56,6 +56,9 @@ pub struct ScheduleDto {
     pub backups_stored: Option<i64>,
     pub last_backup_time: String,
     pub dump: bool,
+    /// backspace's extension: when the schedule fires next (UTC), for the admin page and CLI.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_backup_time: Option<String>,
 }
 
 /// `storageParams` of a request: a list of `{key, value}` whose scalars become strings (DocSpace
