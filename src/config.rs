@@ -41,6 +41,10 @@ pub struct FileConfig {
     pub repository_unencrypted: Option<bool>,
     /// Targets that keep one plain archive per backup: `local`, `datastore`, `consumer`.
     pub archive_targets: Option<Vec<String>>,
+    /// The bearer token `GET /metrics` requires (better given as BACKSPACE_METRICS_TOKEN).
+    pub metrics_token: Option<String>,
+    /// `human` (default) or `json`.
+    pub log_format: Option<String>,
 }
 
 impl FileConfig {
@@ -73,6 +77,8 @@ pub struct Config {
     pub job_lease_seconds: u64,
     pub files: FilesLocation,
     pub repository: backspace_core::backup::RepositorySettings,
+    pub metrics_token: Option<String>,
+    pub log_json: bool,
 }
 
 /// Where the portal's files (and `DataStore` backups) live.
@@ -182,6 +188,12 @@ pub struct Overrides {
     /// Targets that keep one plain archive per backup, comma-separated: local, datastore, consumer
     #[arg(long, env = "BACKSPACE_ARCHIVE_TARGETS", global = true)]
     pub archive_targets: Option<String>,
+    /// Bearer token that GET /metrics requires [default: none; metrics go to loopback only]
+    #[arg(long, env = "BACKSPACE_METRICS_TOKEN", global = true, hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Log format: human or json [default: human]
+    #[arg(long, env = "BACKSPACE_LOG_FORMAT", global = true)]
+    pub log_format: Option<String>,
 }
 
 impl Config {
@@ -189,6 +201,11 @@ impl Config {
         let file = match &o.config {
             Some(path) => FileConfig::load(path)?,
             None => FileConfig::default(),
+        };
+        let log_json = match o.log_format.clone().or(file.log_format.clone()).as_deref() {
+            None | Some("human") => false,
+            Some("json") => true,
+            Some(other) => bail!("log format `{other}`: use `human` or `json`"),
         };
         let data_dir = o
             .data_dir
@@ -310,6 +327,8 @@ impl Config {
             session_lifetime_days: file.session_lifetime_days.unwrap_or(365).clamp(1, 3650),
             secure_cookies: file.secure_cookies.unwrap_or(false),
             password_salt: file.password_salt.unwrap_or_else(|| "backspace".to_owned()),
+            metrics_token: o.metrics_token.clone().or(file.metrics_token).filter(|t| !t.is_empty()),
+            log_json,
         })
     }
 }

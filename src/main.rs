@@ -208,6 +208,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         max_json_bytes: config.max_json_bytes,
         public_url: config.public_url.clone(),
         secure_cookies: config.secure_cookies,
+        metrics_token: config.metrics_token.clone(),
     };
     let recovered = core
         .recover_jobs(true)
@@ -371,14 +372,18 @@ fn main() -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn run() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BACKSPACE_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
     let config = Config::resolve(&cli.overrides)?;
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("BACKSPACE_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log_json {
+        logs.json().flatten_event(true).init();
+    } else {
+        logs.init();
+    }
     match cli.command {
         Command::Serve => serve(config).await,
         Command::Keys {

@@ -65,7 +65,24 @@ impl TestServer {
         Self::start(data_dir, database_url, env).await
     }
 
+    /// Starts a server as [`TestServer::spawn_with`] does, its log (stderr) going to `log`.
+    pub async fn spawn_logging(env: &[(&str, &str)], log: &std::path::Path) -> Self {
+        let data_dir = std::env::temp_dir().join(format!("backspace-it-{}", unique()));
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let database_url = database_url(&data_dir).await;
+        Self::start_with_log(data_dir, database_url, env, Some(log)).await
+    }
+
     async fn start(data_dir: PathBuf, database_url: String, env: &[(&str, &str)]) -> Self {
+        Self::start_with_log(data_dir, database_url, env, None).await
+    }
+
+    async fn start_with_log(
+        data_dir: PathBuf,
+        database_url: String,
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_backspace"));
         cmd.arg("serve")
             .arg("--listen")
@@ -81,7 +98,10 @@ impl TestServer {
             .env_remove("BACKSPACE_CONFIG")
             .env_remove("BACKSPACE_REGISTRATION_SECRET")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(match log {
+                Some(path) => Stdio::from(std::fs::File::create(path).expect("create the log file")),
+                None => Stdio::inherit(),
+            });
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -11,6 +11,7 @@ mod caller;
 mod error;
 mod files;
 mod keys;
+pub mod metrics;
 mod paging;
 mod password;
 mod people;
@@ -77,6 +78,7 @@ pub struct Core {
     operations: files::OperationLog,
     jobs: backup::JobRegistry,
     repositories: backup::Repositories,
+    metrics: metrics::Metrics,
 }
 
 impl Core {
@@ -90,7 +92,13 @@ impl Core {
             operations: files::OperationLog::default(),
             jobs: backup::JobRegistry::default(),
             repositories: backup::Repositories::default(),
+            metrics: metrics::Metrics::default(),
         }
+    }
+
+    /// This process's metrics (`GET /metrics`).
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.metrics
     }
 
     pub fn settings(&self) -> &Settings {
@@ -104,5 +112,49 @@ impl Core {
     /// The jobs this instance runs.
     pub fn jobs(&self) -> &backup::JobRegistry {
         &self.jobs
+    }
+}
+
+/// What `GET /readyz` checks: each dependency and, when it failed, why.
+#[derive(Debug, serde::Serialize)]
+pub struct Readiness {
+    pub database: Option<String>,
+    pub storage: Option<String>,
+}
+
+impl Readiness {
+    pub fn ready(&self) -> bool {
+        self.database.is_none() && self.storage.is_none()
+    }
+}
+
+impl Core {
+    /// Checks that the metadata database answers a query and the file storage answers a
+    /// lookup, each within `timeout`.
+    pub async fn readiness(&self, timeout: Duration) -> Readiness {
+        let database = match tokio::time::timeout(timeout, self.store.portal(backspace_types::PortalId(0))).await {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(format!("the metadata database failed: {e}")),
+            Err(_) => Some(format!(
+                "the metadata database did not answer within {} s",
+                timeout.as_secs()
+            )),
+        };
+        let probe = backspace_storage::BlobKey::new("readyz-probe".to_owned());
+        let storage = match probe {
+            Err(e) => Some(e.to_string()),
+            Ok(key) => match tokio::time::timeout(timeout, self.blobs.size(&key)).await {
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => {
+                    self.metrics.storage_error();
+                    Some(format!("the file storage failed: {e}"))
+                }
+                Err(_) => Some(format!(
+                    "the file storage did not answer within {} s",
+                    timeout.as_secs()
+                )),
+            },
+        };
+        Readiness { database, storage }
     }
 }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod openapi;
+mod ops;
 pub mod routes;
 
 use crate::error::ApiError;
@@ -47,6 +48,8 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Mark the session cookie `Secure`.
     pub secure_cookies: bool,
+    /// The bearer token `GET /metrics` requires; without one, metrics go to loopback only.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +59,7 @@ impl Default for ServerConfig {
             max_json_bytes: 1 << 20,
             public_url: None,
             secure_cookies: false,
+            metrics_token: None,
         }
     }
 }
@@ -118,15 +122,34 @@ pub fn router(state: AppState) -> Router {
                 access::guard(axum::extract::State(guard_state.clone()), rule, req, next)
             }))
             .layer(limit);
-        router = router.route(r.path, handler);
+        router = router.route(r.path, labelled(r.path, handler));
+    }
+    let ops: [(&'static str, axum::routing::MethodRouter<AppState>); 5] = [
+        ("/openapi.json", axum::routing::get(openapi_json)),
+        ("/", axum::routing::get(index_page)),
+        ("/healthz", axum::routing::get(ops::healthz)),
+        ("/readyz", axum::routing::get(ops::readyz)),
+        ("/metrics", axum::routing::get(ops::metrics)),
+    ];
+    for (path, handler) in ops {
+        router = router.route(path, labelled(path, handler));
     }
     router
-        .route("/openapi.json", axum::routing::get(openapi_json))
-        .route("/", axum::routing::get(index_page))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(envelope::render))
+        .layer(middleware::from_fn_with_state(state.clone(), ops::track))
         .with_state(state)
+}
+
+/// `handler`, naming its route template for the request metrics.
+fn labelled(
+    path: &'static str,
+    handler: axum::routing::MethodRouter<AppState>,
+) -> axum::routing::MethodRouter<AppState> {
+    handler.route_layer(middleware::from_fn(move |req: Request, next: middleware::Next| {
+        ops::label(path, req, next)
+    }))
 }
 
 /// Lower-cases the path (DocSpace paths match case-insensitively) and records the URL as the

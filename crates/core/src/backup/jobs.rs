@@ -17,6 +17,9 @@ pub(crate) const TICK: Duration = Duration::from_millis(300);
 #[derive(Clone)]
 pub(crate) struct JobContext {
     pub id: TaskId,
+    /// The portal the job runs for (or the whole-server marker), and its kind, for the logs.
+    pub portal: PortalId,
+    pub kind: &'static str,
     pub cancel: Arc<AtomicBool>,
     /// Percent, 0..=100, as the job reports it.
     pub progress: Arc<AtomicI64>,
@@ -28,8 +31,12 @@ impl JobContext {
         self.cancel.load(Ordering::Relaxed)
     }
 
+    /// Reports progress; a new phase is logged.
     pub fn set(&self, phase: &'static str, progress: i64) {
-        *self.phase.lock().unwrap_or_else(|p| p.into_inner()) = phase;
+        let previous = std::mem::replace(&mut *self.phase.lock().unwrap_or_else(|p| p.into_inner()), phase);
+        if previous != phase {
+            tracing::info!(job = %self.id, portal = %self.portal, kind = self.kind, phase, "job phase");
+        }
         self.progress.store(progress.clamp(0, 100), Ordering::Relaxed);
     }
 }
@@ -41,9 +48,11 @@ pub struct JobRegistry {
 }
 
 impl JobRegistry {
-    pub(crate) fn register(&self, id: TaskId) -> JobContext {
+    pub(crate) fn register(&self, id: TaskId, portal: PortalId, kind: &'static str) -> JobContext {
         let ctx = JobContext {
             id,
+            portal,
+            kind,
             cancel: Arc::new(AtomicBool::new(false)),
             progress: Arc::new(AtomicI64::new(0)),
             phase: Arc::new(Mutex::new("queued")),

@@ -293,6 +293,7 @@ impl Core {
         let (snapshot, stats, missing) = written;
         tracing::info!(
             job = %ctx.id,
+            portal = %ctx.portal,
             repository = location,
             millis = started.elapsed().as_millis() as u64,
             bytes = stats.bytes,

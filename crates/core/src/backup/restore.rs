@@ -254,7 +254,9 @@ impl Core {
     }
 
     async fn run_restore(self: Arc<Self>, portal: PortalId, source: Source, id: TaskId, caller: Caller) {
-        let ctx = self.jobs.register(id);
+        let ctx = self.jobs.register(id, portal, "restore");
+        let started = std::time::Instant::now();
+        tracing::info!(job = %id, portal = %portal, source = %source.file_name, "restore started");
         ctx.set("verify", 0);
         let stop = Arc::new(AtomicBool::new(false));
         let watcher = self.watch_job(ctx.clone(), stop.clone());
@@ -275,6 +277,16 @@ impl Core {
                 }
             }
         };
+        let outcome = if end.error.is_empty() {
+            crate::metrics::Outcome::Succeeded
+        } else {
+            crate::metrics::Outcome::Failed
+        };
+        self.metrics.job("restore", outcome, started.elapsed());
+        if let Err(Error::StorageUnavailable(_)) = &result {
+            self.metrics.storage_error();
+        }
+        tracing::info!(job = %id, portal = %portal, outcome = outcome.label(), millis = started.elapsed().as_millis() as u64, "restore ended");
         let (action, detail) = if end.error.is_empty() {
             ("RestoreCompleted", String::new())
         } else {
@@ -453,6 +465,7 @@ impl Core {
                 let staged_files = staged.lock().unwrap_or_else(|p| p.into_inner());
                 tracing::info!(
                     job = %ctx.id,
+                    portal = %ctx.portal,
                     files = staged_files.len(),
                     bytes = staged_files.values().map(|s| s.size).sum::<u64>(),
                     millis = started.elapsed().as_millis() as u64,
@@ -502,13 +515,20 @@ impl Core {
                 self.store.add_blob_garbage(portal, &unused, now_ms()).await?;
             }
             replaced_all.extend(unused);
-            tracing::info!(job = %ctx.id, millis = started.elapsed().as_millis() as u64, "restore: rows swapped");
+            tracing::info!(job = %ctx.id, portal = %ctx.portal, millis = started.elapsed().as_millis() as u64, "restore: rows swapped");
             // The rows no longer point at these: they go after the job reports its end.
             Ok(replaced_all)
         }
         .await;
         let outcome = match outcome {
             Ok(garbage) => {
+                let bytes: u64 = staged
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .values()
+                    .map(|s| s.size)
+                    .sum();
+                self.metrics.restored(bytes);
                 // Recorded as garbage in the swap's transaction: a stop before this finishes
                 // leaves them to the cleaner.
                 let (store, blobs) = (self.store.clone(), self.blobs.clone());

@@ -174,7 +174,9 @@ impl Core {
         portal: backspace_types::PortalId,
         scheduled: bool,
     ) {
-        let ctx = self.jobs.register(id);
+        let ctx = self.jobs.register(id, portal, "backup");
+        let started = std::time::Instant::now();
+        tracing::info!(job = %id, portal = %portal, alias = %caller.portal.alias, storage = ?target.storage_type(), scheduled, "backup started");
         ctx.set("snapshot", 0);
         let stop = Arc::new(AtomicBool::new(false));
         let watcher = self.watch_job(ctx.clone(), stop.clone());
@@ -193,6 +195,8 @@ impl Core {
             }
         }
         let now = now_ms();
+        let size = result.as_ref().map(|p| p.size).unwrap_or(0);
+        let storage_failed = matches!(result, Err(Error::StorageUnavailable(_)));
         let end = match result {
             Ok(_) | Err(_) if ctx.is_cancelled() => {
                 if let Ok(p) = &result {
@@ -234,6 +238,19 @@ impl Core {
             }
         };
         let succeeded = end.error.is_empty() && end.status == job_status::COMPLETED;
+        let outcome = match (end.status, succeeded) {
+            (job_status::CANCELED, _) => crate::metrics::Outcome::Cancelled,
+            (_, true) => crate::metrics::Outcome::Succeeded,
+            (_, false) => crate::metrics::Outcome::Failed,
+        };
+        self.metrics.job("backup", outcome, started.elapsed());
+        if succeeded {
+            self.metrics.backed_up(size);
+        }
+        if storage_failed {
+            self.metrics.storage_error();
+        }
+        tracing::info!(job = %id, portal = %portal, outcome = outcome.label(), millis = started.elapsed().as_millis() as u64, "backup ended");
         let (action, detail) = match (end.status, succeeded) {
             (job_status::CANCELED, _) => ("BackupCancelled", String::new()),
             (_, true) => ("BackupCompleted", String::new()),

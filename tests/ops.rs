@@ -1,0 +1,153 @@
+//! What operators call: health and readiness, Prometheus metrics (counted by route template,
+//! guarded by a token or loopback), and JSON logs that trace every job without secrets.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// The value of the sample line `series` in a metrics text, when present.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+async fn metrics(s: &TestServer, token: Option<&str>) -> (u16, String) {
+    let mut req = s.http.get(s.url("/metrics"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let s = TestServer::spawn().await;
+    let resp = s.http.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!({"status": "ok"}));
+    let resp = s.http.get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({"status": "ready", "database": "ok", "storage": "ok"})
+    );
+
+    let owner = Auth::bearer(&s.owner_token().await);
+    let (status, _) = s
+        .post("/api/2.0/backup/startbackup", &owner, json!({"storageType": 4}))
+        .await;
+    assert_eq!(status, 200);
+    let done = wait_backup(&s, &owner).await;
+    assert_eq!(done["error"], "", "{done}");
+    let (status, _) = delete_backup(&s, &owner, "00000000-0000-0000-0000-000000000000").await;
+    assert_eq!(status, 404);
+    let (status, _) = s.get("/no/such/route", &owner).await;
+    assert_eq!(status, 404);
+
+    let (status, text) = metrics(&s, None).await;
+    assert_eq!(status, 200, "{text}");
+    let count = |route: &str, method: &str, status: u16| {
+        sample(
+            &text,
+            &format!("backspace_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}}"),
+        )
+    };
+    assert_eq!(count("/api/2.0/backup/startbackup", "POST", 200), Some(1.0), "{text}");
+    // Ids never become labels: the route's template does.
+    assert_eq!(
+        count("/api/2.0/backup/deletebackup/{backupid}", "DELETE", 404),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(!text.contains("00000000-0000"), "an id became a label");
+    assert_eq!(count("unmatched", "GET", 404), Some(1.0), "{text}");
+    assert!(count("/api/2.0/backup/getbackupprogress", "GET", 200).unwrap_or(0.0) >= 1.0);
+    assert_eq!(
+        sample(
+            &text,
+            "backspace_http_request_duration_seconds_count{route=\"/api/2.0/backup/startbackup\",method=\"POST\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, "backspace_jobs_total{kind=\"backup\",outcome=\"succeeded\"}"),
+        Some(1.0)
+    );
+    assert_eq!(sample(&text, "backspace_backup_duration_seconds_count"), Some(1.0));
+    assert!(sample(&text, "backspace_backed_up_bytes_total").is_some());
+
+    // Storage that fails makes the server unready, and says which part.
+    let files = s.data_dir.join("files");
+    std::fs::rename(&files, s.data_dir.join("files.away")).unwrap();
+    std::fs::write(&files, b"not a directory").unwrap();
+    let resp = s.http.get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(resp.status(), 503);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (body["status"].clone(), body["database"].clone()),
+        (json!("unavailable"), json!("ok"))
+    );
+    assert!(
+        body["storage"].as_str().unwrap().contains("file storage failed"),
+        "{body}"
+    );
+    std::fs::remove_file(&files).unwrap();
+    std::fs::rename(s.data_dir.join("files.away"), &files).unwrap();
+}
+
+#[tokio::test]
+async fn metrics_need_the_token_when_one_is_set() {
+    let s = TestServer::spawn_with(&[("BACKSPACE_METRICS_TOKEN", "scrape-secret-42")]).await;
+    let (status, body) = metrics(&s, None).await;
+    assert_eq!(status, 403);
+    assert!(body.contains("Authorization: Bearer"), "{body}");
+    assert_eq!(metrics(&s, Some("scrape-secret-41")).await.0, 403);
+    let (status, text) = metrics(&s, Some("scrape-secret-42")).await;
+    assert_eq!(status, 200);
+    assert!(text.contains("# TYPE backspace_jobs_total counter"), "{text}");
+}
+
+#[tokio::test]
+async fn json_logs_trace_every_job_and_hold_no_secret() {
+    let log = TempDir::new("backspace-log");
+    let path = log.join("server.log");
+    let passphrase = "log-test-passphrase-never-printed";
+    let s = TestServer::spawn_logging(
+        &[
+            ("BACKSPACE_LOG_FORMAT", "json"),
+            ("BACKSPACE_LOG", "info,sqlx=warn"),
+            ("BACKSPACE_REPOSITORY_PASSPHRASE", passphrase),
+        ],
+        &path,
+    )
+    .await;
+    let token = s.owner_token().await;
+    let owner = Auth::bearer(&token);
+    let room = s.room(&owner, "Logged").await;
+    s.upload(&owner, room, "a.txt", b"hello".to_vec()).await;
+    let (_, started) = s
+        .post("/api/2.0/backup/startbackup", &owner, json!({"storageType": 4}))
+        .await;
+    let task = started["response"]["taskId"].as_str().unwrap().to_owned();
+    assert_eq!(wait_backup(&s, &owner).await["error"], "");
+    drop(s);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    let of_job: Vec<&Value> = lines.iter().filter(|l| l["job"] == task.as_str()).collect();
+    let messages: Vec<&str> = of_job.iter().filter_map(|l| l["message"].as_str()).collect();
+    for expected in ["backup started", "job phase", "backup ended"] {
+        assert!(
+            messages.contains(&expected),
+            "no `{expected}` for the job in {messages:?}"
+        );
+    }
+    assert!(of_job.iter().all(|l| l.get("portal").is_some()), "{of_job:?}");
+    for secret in [passphrase, token.as_str(), OWNER_PASSWORD] {
+        assert!(!text.contains(secret), "a secret is in the log");
+    }
+}
