@@ -310,8 +310,15 @@ async fn schedules_are_created_read_and_deleted() {
     let (date, time) = next.split_once('T').unwrap_or(("", ""));
     assert_eq!(time, "02:00:00Z", "{sched}");
     let days = days_from_civil(date);
-    let today = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 86400) as i64;
-    assert!((today..=today + 7).contains(&days), "{next} is not within the coming week");
+    let today = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 86400) as i64;
+    assert!(
+        (today..=today + 7).contains(&days),
+        "{next} is not within the coming week"
+    );
     assert_eq!((days + 4).rem_euclid(7), 1, "{next} is not a Monday");
     let (_, v) = s
         .post(
