@@ -932,3 +932,47 @@ fn days_from_civil(date: &str) -> i64 {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146097 + doe - 719468
 }
+
+/// backspace's extensions to history records: each carries its size and a signed link, good
+/// for an hour, that downloads exactly the archive; an altered link is refused.
+#[tokio::test]
+async fn history_records_carry_their_size_and_a_download_link() {
+    let s = TestServer::spawn().await;
+    let owner = Auth::bearer(&s.owner_token().await);
+    let room = s.room(&owner, "Sized").await;
+    s.upload(&owner, room, "a.bin", bytes(50_000, 9)).await;
+    let (status, _) = s
+        .post("/api/2.0/backup/startbackup", &owner, json!({"storageType": 4}))
+        .await;
+    assert_eq!(status, 200);
+    let done = wait_backup(&s, &owner).await;
+    let (_, history) = s.get("/api/2.0/backup/getbackuphistory", &owner).await;
+    let record = &history["response"][0];
+    assert!(record["size"].as_i64().unwrap() >= 50_000, "{record}");
+    let link = record["link"].as_str().unwrap();
+    let from_history = s.http.get(s.url(link)).send().await.unwrap();
+    assert_eq!(from_history.status(), 200);
+    let from_history = from_history.bytes().await.unwrap();
+    let from_progress = s
+        .http
+        .get(s.url(done["link"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(from_history, from_progress, "the two links give different archives");
+    let expires: i64 = link
+        .split("expires=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let altered = link.replace(&format!("expires={expires}"), &format!("expires={}", expires + 3600));
+    let resp = s.http.get(s.url(&altered)).send().await.unwrap();
+    assert_eq!(resp.status(), 403);
+}

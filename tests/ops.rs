@@ -34,6 +34,29 @@ async fn health_readiness_and_metrics() {
         json!({"status": "ready", "database": "ok", "storage": "ok"})
     );
 
+    // The API reference page, and the document it renders, which lists these endpoints too.
+    let resp = s.http.get(s.url("/docs")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("fetch(\"/openapi.json\")"));
+    let doc: Value = s
+        .http
+        .get(s.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/docs",
+        "/api/2.0/backup/startbackup",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
+    }
+
     let owner = Auth::bearer(&s.owner_token().await);
     let (status, _) = s
         .post("/api/2.0/backup/startbackup", &owner, json!({"storageType": 4}))

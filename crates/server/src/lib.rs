@@ -94,6 +94,20 @@ async fn index_page() -> axum::response::Response {
         .into_response()
 }
 
+/// `GET /docs`: a page that renders the OpenAPI document (built into the binary, no CDN).
+async fn docs_page() -> axum::response::Response {
+    static PAGE: &str = include_str!("../assets/docs.html");
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        PAGE,
+    )
+        .into_response()
+}
+
 async fn not_found() -> ApiError {
     ApiError::not_found("no such route: see the API reference for the paths backspace serves")
 }
@@ -124,7 +138,8 @@ pub fn router(state: AppState) -> Router {
             .layer(limit);
         router = router.route(r.path, labelled(r.path, handler));
     }
-    let ops: [(&'static str, axum::routing::MethodRouter<AppState>); 5] = [
+    let ops: [(&'static str, axum::routing::MethodRouter<AppState>); 6] = [
+        ("/docs", axum::routing::get(docs_page)),
         ("/openapi.json", axum::routing::get(openapi_json)),
         ("/", axum::routing::get(index_page)),
         ("/healthz", axum::routing::get(ops::healthz)),

@@ -20,6 +20,35 @@ pub fn document() -> Value {
         let item = paths.entry(r.path.to_owned()).or_insert_with(|| json!({}));
         item[r.method.as_str().to_lowercase()] = op;
     }
+    for (path, summary, content_type, schema) in [
+        ("/healthz", "Liveness: the process answers", "application/json", json!({"type": "object", "properties": {"status": {"const": "ok"}}})),
+        (
+            "/readyz",
+            "Readiness: 200 when the metadata database and the file storage answer, 503 naming the one that does not",
+            "application/json",
+            json!({"type": "object", "properties": {"status": {"enum": ["ready", "unavailable"]}, "database": {"type": "string"}, "storage": {"type": "string"}}}),
+        ),
+        (
+            "/metrics",
+            "Prometheus metrics; needs `Authorization: Bearer <metrics token>` when one is configured, else loopback only",
+            "text/plain",
+            json!({"type": "string"}),
+        ),
+        ("/openapi.json", "This document", "application/json", json!({"type": "object"})),
+        ("/docs", "A page that renders this document", "text/html", json!({"type": "string"})),
+        ("/", "The admin page: data backup settings", "text/html", json!({"type": "string"})),
+    ] {
+        let id = if path == "/" { "get_index".to_owned() } else { format!("get_{}", path.trim_start_matches('/').replace('.', "_")) };
+        paths.insert(
+            path.to_owned(),
+            json!({"get": {
+                "operationId": id,
+                "summary": summary,
+                "security": [],
+                "responses": {"200": {"description": "Success", "content": {content_type: {"schema": schema}}}},
+            }}),
+        );
+    }
     json!({
         "openapi": "3.1.0",
         "info": {

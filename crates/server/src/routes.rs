@@ -26,6 +26,9 @@ pub struct Doc {
     pub response: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
 }
 
+/// What [`Doc::response`] holds.
+type Response = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+
 /// The schema of `T`, for [`Doc::response`].
 pub fn schema<T: schemars::JsonSchema>(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
     generator.subschema_for::<T>()
@@ -332,38 +335,116 @@ macro_rules! backup_route {
 /// The backup endpoints. All are for the portal's admins except the anonymous restore progress
 /// and the signed download link.
 fn backup_routes() -> Vec<Route> {
+    use backspace_core::backup::VerifyReport;
+    use backspace_types::dto::backup::{BackupProgress, BackupsCount, HistoryRecord, ScheduleDto, ServiceState};
     use Access::{Admin, Anonymous};
     use Method as M;
+    let doc = |summary: &'static str, response: Response| Doc { summary, response };
     let mut out: Vec<Route> = [
-        backup_route!(M::POST, "startbackup", Admin, post(backup::start)),
-        backup_route!(M::GET, "getbackupprogress", Admin, get(backup::get_progress)),
-        backup_route!(M::POST, "cancelbackup", Admin, post(backup::cancel)),
-        backup_route!(M::GET, "getbackuphistory", Admin, get(backup::history)),
-        backup_route!(M::DELETE, "deletebackup/{backupid}", Admin, delete(backup::delete)),
-        backup_route!(M::DELETE, "deletebackuphistory", Admin, delete(backup::delete_history)),
-        backup_route!(M::POST, "createbackupschedule", Admin, post(backup::create_schedule)),
-        backup_route!(M::GET, "getbackupschedule", Admin, get(backup::get_schedule)),
+        documented(
+            backup_route!(M::POST, "startbackup", Admin, post(backup::start)),
+            doc(
+                "Start a backup of the portal (or, with `dump`, of the whole server)",
+                schema::<BackupProgress>,
+            ),
+        ),
+        documented(
+            backup_route!(M::GET, "getbackupprogress", Admin, get(backup::get_progress)),
+            doc(
+                "The progress of the portal's latest backup; null when there has been none",
+                schema::<Option<BackupProgress>>,
+            ),
+        ),
+        documented(
+            backup_route!(M::POST, "cancelbackup", Admin, post(backup::cancel)),
+            doc("Cancel the running backup", schema::<bool>),
+        ),
+        documented(
+            backup_route!(M::GET, "getbackuphistory", Admin, get(backup::history)),
+            doc(
+                "The portal's stored backups, newest first",
+                schema::<Vec<HistoryRecord>>,
+            ),
+        ),
+        documented(
+            backup_route!(M::DELETE, "deletebackup/{backupid}", Admin, delete(backup::delete)),
+            doc("Delete one backup and its stored archive", schema::<bool>),
+        ),
+        documented(
+            backup_route!(M::DELETE, "deletebackuphistory", Admin, delete(backup::delete_history)),
+            doc("Delete every backup of the portal", schema::<bool>),
+        ),
+        documented(
+            backup_route!(M::POST, "createbackupschedule", Admin, post(backup::create_schedule)),
+            doc("Create or replace the automatic backup schedule", schema::<bool>),
+        ),
+        documented(
+            backup_route!(M::GET, "getbackupschedule", Admin, get(backup::get_schedule)),
+            doc(
+                "The automatic backup schedule; null when there is none",
+                schema::<Option<ScheduleDto>>,
+            ),
+        ),
         documented(
             backup_route!(M::GET, "verifybackup/{backupid}", Admin, get(backup::verify)),
-            Doc {
-                summary: "Verify a backup (backspace's extension): read it back completely and check every chunk",
-                response: schema::<backspace_core::backup::VerifyReport>,
-            },
+            doc(
+                "Verify a backup (backspace's extension): read it back completely and check every chunk",
+                schema::<VerifyReport>,
+            ),
         ),
-        backup_route!(
-            M::DELETE,
-            "deletebackupschedule",
-            Admin,
-            delete(backup::delete_schedule)
+        documented(
+            backup_route!(
+                M::DELETE,
+                "deletebackupschedule",
+                Admin,
+                delete(backup::delete_schedule)
+            ),
+            doc("Delete the automatic backup schedule", schema::<bool>),
         ),
-        backup_route!(M::POST, "startrestore", Admin, post(backup::start_restore)),
-        backup_route!(M::GET, "getrestoreprogress", Anonymous, get(backup::restore_progress)),
-        backup_route!(M::GET, "getbackupscount", Admin, get(backup::count)),
-        backup_route!(M::GET, "getbackupscountbypaid", Admin, get(backup::count_by_paid)),
-        backup_route!(M::GET, "getservicestate", Admin, get(backup::service_state)),
-        backup_route!(M::GET, "backuptmp", Admin, get(backup::tmp)),
-        backup_route!(M::GET, "enablerestore", Admin, get(backup::enabled)),
-        backup_route!(M::GET, "enableautobackup", Admin, get(backup::enabled)),
+        documented(
+            backup_route!(M::POST, "startrestore", Admin, post(backup::start_restore)),
+            doc(
+                "Restore the portal from a backup or an uploaded archive",
+                schema::<BackupProgress>,
+            ),
+        ),
+        documented(
+            backup_route!(M::GET, "getrestoreprogress", Anonymous, get(backup::restore_progress)),
+            doc(
+                "The progress of the portal's latest restore; null when there has been none",
+                schema::<Option<BackupProgress>>,
+            ),
+        ),
+        documented(
+            backup_route!(M::GET, "getbackupscount", Admin, get(backup::count)),
+            doc("How many backups the portal made in a period", schema::<i32>),
+        ),
+        documented(
+            backup_route!(M::GET, "getbackupscountbypaid", Admin, get(backup::count_by_paid)),
+            doc(
+                "The portal's backups in a period, split by who paid for them",
+                schema::<BackupsCount>,
+            ),
+        ),
+        documented(
+            backup_route!(M::GET, "getservicestate", Admin, get(backup::service_state)),
+            doc("Whether the backup service is on", schema::<ServiceState>),
+        ),
+        documented(
+            backup_route!(M::GET, "backuptmp", Admin, get(backup::tmp)),
+            doc(
+                "Where temporary backups go (a description: backspace keeps no temporary folder)",
+                schema::<String>,
+            ),
+        ),
+        documented(
+            backup_route!(M::GET, "enablerestore", Admin, get(backup::enabled)),
+            doc("Whether restore is available", schema::<bool>),
+        ),
+        documented(
+            backup_route!(M::GET, "enableautobackup", Admin, get(backup::enabled)),
+            doc("Whether automatic backups are available", schema::<bool>),
+        ),
     ]
     .into_iter()
     .flatten()

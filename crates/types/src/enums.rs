@@ -18,6 +18,32 @@ macro_rules! int_serialize {
                     .ok_or_else(|| serde::de::Error::custom(concat!("a ", stringify!($name), " is required")))
             }
         }
+
+        /// An integer enum, named as DocSpace names it, with its members' names.
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                <$name as LenientEnum>::NAME.into()
+            }
+
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                // Aliases (two names for one number) are listed once, under the first name.
+                let mut numbers: Vec<i64> = Vec::new();
+                let mut names: Vec<&str> = Vec::new();
+                for (name, n, _) in <$name as LenientEnum>::MEMBERS {
+                    if !numbers.contains(n) {
+                        numbers.push(*n);
+                        names.push(name);
+                    }
+                }
+                let described: Vec<String> = numbers.iter().zip(&names).map(|(n, name)| format!("{n} - {name}")).collect();
+                schemars::json_schema!({
+                    "type": "integer",
+                    "enum": numbers,
+                    "x-enum-varnames": names,
+                    "description": format!("[{}]", described.join(", ")),
+                })
+            }
+        }
     )*};
 }
 

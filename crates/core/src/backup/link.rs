@@ -10,6 +10,9 @@ use rand::RngCore;
 
 const KEY_SETTING: &str = "link_signing_key";
 
+/// How long the links in a history listing stay valid.
+pub const HISTORY_LINK_TTL_MS: i64 = 60 * 60 * 1000;
+
 impl Core {
     async fn signing_key(&self) -> Result<[u8; 32]> {
         let stored = match self.store.setting(KEY_SETTING).await? {
@@ -42,6 +45,28 @@ impl Core {
             "/api/2.0/backup/download/{id}?expires={expires}&signature={}",
             Self::sign(&key, id, expires)
         ))
+    }
+
+    /// Signed links for history records, valid for [`HISTORY_LINK_TTL_MS`] (or until the record
+    /// expires, when sooner): backspace's extension, so that the page and the command line can
+    /// download any backup they list.
+    pub async fn history_links(&self, records: &[backspace_meta::BackupRecord]) -> Result<Vec<String>> {
+        let key = self.signing_key().await?;
+        let now = now_ms();
+        Ok(records
+            .iter()
+            .map(|r| {
+                let until = r
+                    .expires_at
+                    .map_or(now + HISTORY_LINK_TTL_MS, |e| e.min(now + HISTORY_LINK_TTL_MS));
+                let expires = until / 1000;
+                format!(
+                    "/api/2.0/backup/download/{}?expires={expires}&signature={}",
+                    r.id,
+                    Self::sign(&key, r.id, expires)
+                )
+            })
+            .collect())
     }
 
     /// Serves a signed link: checks signature and expiry, then streams the archive. Returns the

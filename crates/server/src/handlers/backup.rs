@@ -42,8 +42,10 @@ fn utc(unix_ms: i64) -> String {
     format!("{}Z", plain_utc(unix_ms))
 }
 
-fn history_record(r: &BackupRecord) -> HistoryRecord {
+fn history_record(r: &BackupRecord, link: Option<String>) -> HistoryRecord {
     HistoryRecord {
+        size: Some(r.size.max(0)),
+        link,
         id: r.id,
         file_name: r.file_name.clone(),
         storage_type: StorageType::from_number(r.storage_type).unwrap_or(StorageType::CustomCloud),
@@ -117,7 +119,14 @@ pub async fn history(
     LenientQuery(q): LenientQuery<BackupQuery>,
 ) -> ApiResult {
     let records = state.core.backup_history(&caller, q.dump == Some(true)).await?;
-    Ok(Reply::ok(records.iter().map(history_record).collect::<Vec<_>>()))
+    let links = state.core.history_links(&records).await?;
+    Ok(Reply::ok(
+        records
+            .iter()
+            .zip(links)
+            .map(|(r, link)| history_record(r, Some(link)))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 pub async fn delete(State(state): State<AppState>, Authed(caller): Authed, PathId(id): PathId<TaskId>) -> ApiResult {
@@ -235,11 +244,11 @@ pub async fn count_by_paid(
 ) -> ApiResult {
     let (from, to) = window(&q)?;
     let free = state.core.backups_count(&caller, from, to).await?;
-    Ok(Reply::ok(json!({"free": free, "paid": 0})))
+    Ok(Reply::ok(backspace_types::dto::backup::BackupsCount { free, paid: 0 }))
 }
 
 pub async fn service_state() -> ApiResult {
-    Ok(Reply::ok(json!({"enabled": true})))
+    Ok(Reply::ok(backspace_types::dto::backup::ServiceState { enabled: true }))
 }
 
 /// `backuptmp`: DocSpace leaks a server path here; we answer the admin with a description.

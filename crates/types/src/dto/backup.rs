@@ -9,51 +9,91 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// `BackupProgress`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BackupProgress {
+    /// True once the job will not change any more (succeeded, failed or cancelled).
     pub is_completed: bool,
+    /// 0 to 100.
+    #[schemars(with = "i32")]
     pub progress: i64,
+    /// Why the job failed; empty when it did not.
     pub error: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
     /// Backup jobs only; omitted for restores.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+    #[schemars(with = "i32")]
     pub tenant_id: PortalId,
+    /// `BackupProgressEnum`: 0 backup, 1 restore, 2 transfer.
+    #[schemars(schema_with = "progress_kind_schema")]
     pub backup_progress_enum: i64,
+    /// `DistributedTaskStatus`: 0 created, 1 running, 2 completed, 3 canceled, 4 failed.
+    #[schemars(schema_with = "task_status_schema")]
     pub status: i64,
     pub task_id: TaskId,
 }
 
+fn progress_kind_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "integer", "enum": [0, 1, 2], "x-enum-varnames": ["Backup", "Restore", "Transfer"]})
+}
+
+fn task_status_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "integer",
+        "enum": [0, 1, 2, 3, 4],
+        "x-enum-varnames": ["Created", "Running", "Completed", "Canceled", "Failted"],
+    })
+}
+
+fn date_time_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "format": "date-time"})
+}
+
 /// `BackupHistoryRecord`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryRecord {
     pub id: TaskId,
     pub file_name: String,
     pub storage_type: StorageType,
+    #[schemars(schema_with = "date_time_schema")]
     pub created_on: String,
+    #[schemars(schema_with = "date_time_schema")]
     pub expires_on: String,
+    /// backspace's extension: the size in bytes of the stored archive (of a repository
+    /// backup: of the portal data it holds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<i64>,
+    /// backspace's extension: a signed download link, valid for an hour.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
 }
 
 /// `cronParams`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct CronParams {
     pub period: BackupPeriod,
+    /// 0 to 23.
+    #[schemars(with = "i32")]
     pub hour: i64,
+    /// Weekly: 1 (Sunday) to 7; monthly: 1 to 31; daily: 0.
+    #[schemars(with = "i32")]
     pub day: i64,
 }
 
 /// `ScheduleDto`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleDto {
     pub storage_type: StorageType,
     pub storage_params: BTreeMap<String, Option<String>>,
     pub cron_params: CronParams,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<i32>")]
     pub backups_stored: Option<i64>,
+    #[schemars(schema_with = "date_time_schema")]
     pub last_backup_time: String,
     pub dump: bool,
     /// backspace's extension: when the schedule fires next (UTC), for the admin page and CLI.
@@ -190,4 +230,19 @@ mod tests {
         let r: StartBackupRequest = serde_json::from_str(r#"{"storagetype":"4","storageparams":null}"#).unwrap();
         assert_eq!(r.storagetype, Some(StorageType::DataStore));
     }
+}
+
+/// `BackupsCountResultDto` of `getbackupscountbypaid`.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct BackupsCount {
+    #[schemars(with = "i32")]
+    pub free: i64,
+    #[schemars(with = "i32")]
+    pub paid: i64,
+}
+
+/// `BackupServiceStateDto` of `getservicestate`.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct ServiceState {
+    pub enabled: bool,
 }
