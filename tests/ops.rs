@@ -174,3 +174,78 @@ async fn json_logs_trace_every_job_and_hold_no_secret() {
         assert!(!text.contains(secret), "a secret is in the log");
     }
 }
+
+/// The portal's audit log records backup, restore, delete, schedule and key events, for its
+/// admins only, without any secret.
+#[tokio::test]
+async fn the_audit_log_records_every_backup_schedule_and_key_event() {
+    let s = TestServer::spawn().await;
+    let owner = Auth::bearer(&s.owner_token().await);
+    let room = s.room(&owner, "Audited").await;
+    s.upload(&owner, room, "a.txt", b"audit me".to_vec()).await;
+    let (_, started) = s
+        .post("/api/2.0/backup/startbackup", &owner, json!({"storageType": 4}))
+        .await;
+    let id = started["response"]["taskId"].as_str().unwrap().to_owned();
+    assert_eq!(wait_backup(&s, &owner).await["error"], "");
+    let (status, _) = s
+        .post("/api/2.0/backup/startrestore", &owner, json!({"backupId": id}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(wait_restore(&s, &Auth::none()).await["error"], "");
+    let owner = Auth::bearer(&s.owner_token().await);
+    let body = json!({"storageType": 4, "backupsStored": 3, "cronParams": {"period": 0, "hour": 1}});
+    assert_eq!(
+        s.post("/api/2.0/backup/createbackupschedule", &owner, body).await.0,
+        200
+    );
+    assert_eq!(
+        s.call(
+            reqwest::Method::DELETE,
+            "/api/2.0/backup/deletebackupschedule",
+            &owner,
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    let (key_id, secret) = s.create_key(&owner, json!({"name": "audited key"})).await;
+    assert_eq!(
+        s.call(
+            reqwest::Method::DELETE,
+            &format!("/api/2.0/keys/{key_id}"),
+            &owner,
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(delete_backup(&s, &owner, &id).await.0, 200);
+
+    let (status, log) = s.get("/api/2.0/security/audit/events/last", &owner).await;
+    assert_eq!(status, 200, "{log}");
+    let actions: Vec<&str> = log["response"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for expected in [
+        "BackupStarted",
+        "BackupCompleted",
+        "RestoreStarted",
+        "RestoreCompleted",
+        "ScheduledBackupSet",
+        "ScheduledBackupDeleted",
+        "ApiKeyCreated",
+        "ApiKeyRevoked",
+        "BackupDeleted",
+    ] {
+        assert!(actions.contains(&expected), "no {expected} in {actions:?}");
+    }
+    assert!(!log.to_string().contains(&secret), "a key's secret is in the audit log");
+    let (_, user) = s.person(&owner, "User").await;
+    assert_eq!(s.get("/api/2.0/security/audit/events/last", &user).await.0, 403);
+}

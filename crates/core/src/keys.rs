@@ -78,6 +78,14 @@ impl Core {
             last_used: None,
         };
         self.store.create_key(&key).await?;
+        // The key's name and id, never its secret.
+        self.audit(
+            caller.portal.id,
+            Some(caller.user.id),
+            "ApiKeyCreated",
+            format!("{} ({})", key.name, key.id),
+        )
+        .await;
         Ok((key, plaintext))
     }
 
@@ -124,6 +132,13 @@ impl Core {
             key.is_active = active;
         }
         self.store.update_key(&key).await?;
+        self.audit(
+            caller.portal.id,
+            Some(caller.user.id),
+            "ApiKeyUpdated",
+            format!("{} ({})", key.name, key.id),
+        )
+        .await;
         Ok(true)
     }
 
@@ -133,7 +148,17 @@ impl Core {
         if !Self::may_manage(caller, &key) {
             return Ok(false);
         }
-        Ok(self.store.delete_key(caller.portal.id, id).await?)
+        let deleted = self.store.delete_key(caller.portal.id, id).await?;
+        if deleted {
+            self.audit(
+                caller.portal.id,
+                Some(caller.user.id),
+                "ApiKeyRevoked",
+                format!("{} ({})", key.name, key.id),
+            )
+            .await;
+        }
+        Ok(deleted)
     }
 }
 

@@ -129,6 +129,16 @@ impl Core {
             created_at: now_ms(),
         };
         self.store.upsert_schedule(&schedule).await?;
+        self.audit(
+            caller.portal.id,
+            Some(caller.user.id),
+            "ScheduledBackupSet",
+            format!(
+                "`{}`, keeping {}, to {storage:?}",
+                schedule.cron, schedule.backups_stored
+            ),
+        )
+        .await;
         Ok(true)
     }
 
