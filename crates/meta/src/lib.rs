@@ -103,11 +103,30 @@ impl SqlStore {
                 .into(),
             )));
         };
+        let sqlite = engine == Engine::Sqlite;
         let pool = AnyPoolOptions::new()
-            .max_connections(if engine == Engine::Sqlite { 8 } else { 16 })
+            .max_connections(if sqlite { 8 } else { 16 })
             .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // A writer (a restore swapping 100k rows) may hold the lock for seconds:
+                        // other writers wait for it rather than fail.
+                        sqlx::Executor::execute(&mut *conn, "PRAGMA busy_timeout = 60000").await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(url)
             .await?;
+        if sqlite {
+            // Write-ahead logging: readers (progress polls, listings) never wait for a writer,
+            // and a reader's transaction sees one point in time. The mode is kept in the file.
+            let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode = WAL").fetch_one(&pool).await?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                tracing::warn!(mode, "SQLite refused write-ahead logging; readers may wait for writers");
+            }
+        }
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Self { pool, engine })
     }

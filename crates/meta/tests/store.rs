@@ -693,3 +693,23 @@ async fn consumer_keys_backup_providers_and_worker_leases() {
         );
     }
 }
+
+/// On SQLite, readers never wait for a writer (write-ahead logging): a progress poll answers
+/// while a restore's long transaction holds the write lock.
+#[tokio::test]
+async fn sqlite_readers_do_not_wait_for_a_writer() {
+    let dir = TempDir(std::env::temp_dir().join(format!("backspace-meta-test-{:x}", rand_u64())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.0.join("meta.db").display());
+    let store = SqlStore::connect(&url).await.unwrap();
+    let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(mode.to_lowercase(), "wal");
+    let mut writer = store.pool().acquire().await.unwrap();
+    sqlx::Executor::execute(&mut *writer, "BEGIN EXCLUSIVE").await.unwrap();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), store.portals()).await;
+    assert!(matches!(read, Ok(Ok(_))), "a read waited for the writer: {read:?}");
+    sqlx::Executor::execute(&mut *writer, "ROLLBACK").await.unwrap();
+}
