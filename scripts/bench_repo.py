@@ -224,6 +224,7 @@ class PeakSampler:
 
     def __enter__(self):
         self.sample()
+        self.start_kib = self.peak_kib
         self._thread.start()
         return self
 
@@ -1016,7 +1017,9 @@ class Backspace(Tool):
             task = r["response"]["taskId"]
             self.api.wait_job("/api/2.0/backup/getbackupprogress", task)
             took = time.monotonic() - t0
-        self.hwm.append({"step": step, "before_kib": hwm0, "after_kib": status_kib(self.server.proc.pid, "VmHWM")})
+        self.hwm.append({"step": step, "before_kib": hwm0, "after_kib": status_kib(self.server.proc.pid, "VmHWM"),
+                         "rss_at_start_kib": s.start_kib, "rss_peak_kib": s.peak_kib})
+        log(f"  backspace  RSS at the start of backup {step}: {s.start_kib / 1024:.1f} MiB")
         new = [i for i in self.history_ids() if i not in before]
         if not new:
             raise BenchError(f"backup {step} ({task}) completed but the history lists no new backup")
@@ -1031,6 +1034,7 @@ class Backspace(Tool):
             # getrestoreprogress is anonymous: the portal is locked while the restore runs.
             self.api.wait_job("/api/2.0/backup/getrestoreprogress", r["response"]["taskId"], auth=False)
             took = time.monotonic() - t0
+        log(f"  backspace  RSS at the start of the restore: {s.start_kib / 1024:.1f} MiB")
         return took, s.peak_kib, None
 
     def delete(self, record):

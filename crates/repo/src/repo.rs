@@ -489,7 +489,8 @@ impl Repository {
         let mut senders = Vec::with_capacity(PACKERS);
         let mut threads = Vec::with_capacity(PACKERS);
         for n in 0..PACKERS {
-            let (tx, rx) = std::sync::mpsc::sync_channel(4);
+            // Two chunks (up to 4 MiB each) queued per packer keep it busy; more is only memory.
+            let (tx, rx) = std::sync::mpsc::sync_channel(2);
             senders.push(tx);
             let packer = Packer {
                 repo: self.clone(),
