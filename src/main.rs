@@ -1,5 +1,6 @@
 //! `backspace`: the server and its command line.
 
+mod client;
 mod config;
 
 use anyhow::Context;
@@ -10,6 +11,7 @@ use backspace_server::{AppState, ServerConfig};
 use backspace_storage::LocalStore;
 use backspace_types::dto::keys::CreateKeyRequest;
 use clap::{Parser, Subcommand};
+use client::KeysCommand;
 use config::{Config, Overrides};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,11 +23,16 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(
     name = "backspace",
     version,
-    about = "A backup server that speaks the ONLYOFFICE DocSpace backup API"
+    about = "A backup server that speaks the ONLYOFFICE DocSpace backup API",
+    after_help = "Client commands (backup, restore, schedule; keys and verify when --url is given) talk to a \
+running server: --url / BACKSPACE_URL names it, --token / BACKSPACE_TOKEN is an API key or sign-in token \
+of a portal admin. Exit codes: 0 success, 1 the operation failed, 2 usage error."
 )]
 struct Cli {
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Server options")]
     overrides: Overrides,
+    #[command(flatten, next_help_heading = "Client options")]
+    client: client::ClientArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -34,7 +41,21 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve,
-    /// Manage API keys of the default portal's owner.
+    /// Back up the portal, list, download and delete backups (client: needs --url and --token).
+    Backup {
+        #[command(subcommand)]
+        command: client::BackupCommand,
+    },
+    /// Restore a backup into the portal (client: needs --url and --token).
+    Restore(client::RestoreArgs),
+    /// Show, set or delete the automatic backup schedule (client: needs --url and --token).
+    Schedule {
+        #[command(subcommand)]
+        command: client::ScheduleCommand,
+    },
+    /// Manage API keys. With --url (or BACKSPACE_URL): through that server's API, as the
+    /// --token's user. Without: `create` works offline on the local data directory and database,
+    /// for the default portal's owner (how the first token is made); `list` and `revoke` need --url.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -45,27 +66,12 @@ enum Command {
         #[command(subcommand)]
         command: RepositoryCommand,
     },
-    /// Read a backup back completely and check every chunk (or the whole archive). Runs beside
-    /// the server, on the same data directory and database. Exit code 0: intact; 1: damaged.
+    /// Read a backup back completely and check every chunk (or the whole archive). With --url
+    /// (or BACKSPACE_URL), the server does it (API); without, it runs beside the server, on the
+    /// same data directory and database. Exit code 0: intact; 1: damaged.
     Verify {
         /// The backup's id (its history id, which is its task id)
         id: String,
-    },
-}
-
-#[derive(Subcommand)]
-enum KeysCommand {
-    /// Create an API key; its plaintext is printed on the last line.
-    Create {
-        /// Name of the key (1 to 30 characters)
-        #[arg(long)]
-        name: String,
-        /// Permissions, e.g. `*:read` (repeatable) [default: unrestricted]
-        #[arg(long = "permission")]
-        permissions: Vec<String>,
-        /// Days until the key expires (1 to 365) [default: never]
-        #[arg(long)]
-        expires_in_days: Option<i64>,
     },
 }
 
@@ -246,6 +252,7 @@ async fn create_key(
     name: String,
     permissions: Vec<String>,
     expires_in_days: Option<i64>,
+    json: bool,
 ) -> anyhow::Result<()> {
     let core = open(&config).await?;
     let owner = core.default_owner().await?;
@@ -259,7 +266,12 @@ async fn create_key(
         "created key `{}` ({}) for {} in portal `{}`",
         key.name, key.id, owner.user.email, owner.portal.alias
     );
-    println!("{plaintext}");
+    if json {
+        let v = serde_json::json!({"id": key.id.to_string(), "name": key.name, "key": plaintext});
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{plaintext}");
+    }
     Ok(())
 }
 
@@ -373,6 +385,27 @@ fn main() -> anyhow::Result<()> {
 #[tokio::main]
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // The client commands talk to a server: they need no server configuration.
+    let has_url = cli.client.url.as_deref().is_some_and(|u| !u.trim().is_empty());
+    let command = match cli.command {
+        Command::Backup { command } => Err(client::Op::Backup(command)),
+        Command::Restore(args) => Err(client::Op::Restore(args)),
+        Command::Schedule { command } => Err(client::Op::Schedule(command)),
+        Command::Keys { command } if has_url || !matches!(command, KeysCommand::Create { .. }) => {
+            Err(client::Op::Keys(command))
+        }
+        Command::Verify { id } if has_url => Err(client::Op::Verify(id)),
+        local => Ok(local),
+    };
+    let command = match command {
+        Ok(local) => local,
+        Err(op) => {
+            let code = client::run(cli.client, op).await;
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+            std::process::exit(code);
+        }
+    };
     let config = Config::resolve(&cli.overrides)?;
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("BACKSPACE_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
@@ -384,7 +417,7 @@ async fn run() -> anyhow::Result<()> {
     } else {
         logs.init();
     }
-    match cli.command {
+    match command {
         Command::Serve => serve(config).await,
         Command::Keys {
             command:
@@ -393,9 +426,12 @@ async fn run() -> anyhow::Result<()> {
                     permissions,
                     expires_in_days,
                 },
-        } => create_key(config, name, permissions, expires_in_days).await,
+        } => create_key(config, name, permissions, expires_in_days, cli.client.json).await,
         Command::Verify { id } => verify(config, &id).await,
         Command::Repository { command } => repository(config, command).await,
+        Command::Backup { .. } | Command::Restore(_) | Command::Schedule { .. } | Command::Keys { .. } => {
+            unreachable!("client commands ran above")
+        }
     }
 }
 

@@ -308,6 +308,7 @@ async fn expire_key(s: &TestServer, id: &str) {
 async fn the_cli_prints_a_working_owner_key_on_its_last_line() {
     let s = TestServer::spawn().await;
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_backspace"))
+        .env_remove("BACKSPACE_URL")
         .args(["keys", "create", "--name", "scripts", "--data-dir"])
         .arg(&s.data_dir)
         .arg("--database-url")

@@ -161,6 +161,7 @@ async fn datastore_backups_go_into_an_encrypted_repository() {
     assert_eq!(v["response"]["ok"], false, "{v}");
     assert!(!v["response"]["damaged"].as_array().unwrap().is_empty());
     let out = Command::new(env!("CARGO_BIN_EXE_backspace"))
+        .env_remove("BACKSPACE_URL")
         .args(["verify", &id2, "--data-dir"])
         .arg(&s.data_dir)
         .args(["--database-url", &s.database_url])
@@ -206,6 +207,7 @@ async fn a_local_repository_opens_anywhere_with_the_passphrase() {
     // Another machine: only the directory and the passphrase.
     let cli = |args: &[&str], passphrase: &str| {
         Command::new(env!("CARGO_BIN_EXE_backspace"))
+            .env_remove("BACKSPACE_URL")
             .args(args)
             .env("BACKSPACE_REPOSITORY_PASSPHRASE", passphrase)
             .env("BACKSPACE_LOG", "error")

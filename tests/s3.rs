@@ -121,6 +121,7 @@ async fn a_wrong_key_or_bucket_stops_the_server_with_a_clear_error() {
         ),
     ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_backspace"))
+            .env_remove("BACKSPACE_URL")
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&dir)
             .env("BACKSPACE_FILES_URL", &url)

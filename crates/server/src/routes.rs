@@ -362,7 +362,7 @@ fn backup_routes() -> Vec<Route> {
         documented(
             backup_route!(M::GET, "getbackuphistory", Admin, get(backup::history)),
             doc(
-                "The portal's stored backups, newest first",
+                "The portal's stored backups, in no set order (as in DocSpace: sort by createdOn)",
                 schema::<Vec<HistoryRecord>>,
             ),
         ),
