@@ -280,8 +280,10 @@ impl Core {
     /// `immediately` or when it already is in the Trash.
     pub async fn delete_folder(&self, caller: &Caller, id: FolderId, immediately: bool) -> Result<Vec<FileOperation>> {
         let (path, r) = self.locate_folder(caller, id).await?;
+        // The folder exists in the caller's portal (reading it answers 403 too): a caller who
+        // may not see it is denied, not told it is missing.
         if !r.read {
-            return Err(folder_not_found());
+            return Err(Error::denied("You don't have enough permission to delete the folder"));
         }
         if !r.modify_self {
             return Err(Error::denied(format!(
