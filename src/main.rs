@@ -16,8 +16,6 @@ use config::{Config, Overrides};
 use std::sync::Arc;
 use std::time::Duration;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(
