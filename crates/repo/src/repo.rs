@@ -489,8 +489,9 @@ impl Repository {
         let mut senders = Vec::with_capacity(PACKERS);
         let mut threads = Vec::with_capacity(PACKERS);
         for n in 0..PACKERS {
-            // Two chunks (up to 4 MiB each) queued per packer keep it busy; more is only memory.
-            let (tx, rx) = std::sync::mpsc::sync_channel(2);
+            // Four chunks (up to 4 MiB each) queued per packer: with two, the first backup of
+            // the 2 GiB benchmark took 13.2 s (10.6 s with four; runs here vary by a tenth).
+            let (tx, rx) = std::sync::mpsc::sync_channel(4);
             senders.push(tx);
             let packer = Packer {
                 repo: self.clone(),
