@@ -16,7 +16,6 @@ use config::{Config, Overrides};
 use std::sync::Arc;
 use std::time::Duration;
 
-
 #[derive(Parser)]
 #[command(
     name = "backspace",
