@@ -32,19 +32,33 @@ pub struct ClientArgs {
     pub json: bool,
 }
 
+/// Where backups go: `--storage` and its `--param`s (for `backup start` and `schedule set`).
+#[derive(Debug, clap::Args)]
+pub struct StorageArgs {
+    /// Where to store it: `temporary` (the server's data store; downloadable), `local:/abs/dir`
+    /// (a directory on the server), `folder:ID` (a room or folder), `thirdparty:ID` (a folder
+    /// of a connected third-party account), `consumer:MODULE` (e.g. `consumer:s3`, settings
+    /// with --param)
+    #[arg(long, default_value = "temporary", value_name = "STORAGE")]
+    storage: String,
+    /// A setting of a consumer storage, KEY=VALUE (repeatable), e.g. --param bucket=backups
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    params: Vec<String>,
+}
+
+impl StorageArgs {
+    /// `storageType` and `storageParams` of the request.
+    fn parse(&self) -> Result<(i64, Value)> {
+        parse_storage(&self.storage, &self.params)
+    }
+}
+
 #[derive(Debug, clap::Subcommand)]
 pub enum BackupCommand {
     /// Start a backup of the portal; with --wait, show its progress until it is done.
     Start {
-        /// Where to store it: `temporary` (the server's data store; downloadable), `local:/abs/dir`
-        /// (a directory on the server), `folder:ID` (a room or folder), `thirdparty:ID` (a folder
-        /// of a connected third-party account), `consumer:MODULE` (e.g. `consumer:s3`, settings
-        /// with --param)
-        #[arg(long, default_value = "temporary", value_name = "STORAGE")]
-        storage: String,
-        /// A setting of a consumer storage, KEY=VALUE (repeatable), e.g. --param bucket=backups
-        #[arg(long = "param", value_name = "KEY=VALUE")]
-        params: Vec<String>,
+        #[command(flatten)]
+        storage: StorageArgs,
         /// Back up the whole server (every portal), not just the portal of --url
         #[arg(long)]
         dump: bool,
@@ -122,12 +136,8 @@ pub enum ScheduleCommand {
         /// How many scheduled backups to keep, 1 to 30 (older ones are deleted) [default: 1]
         #[arg(long, value_parser = clap::value_parser!(i64).range(1..=30))]
         keep: Option<i64>,
-        /// Where to store the backups, as for `backup start`
-        #[arg(long, default_value = "temporary", value_name = "STORAGE")]
-        storage: String,
-        /// A setting of a consumer storage, KEY=VALUE (repeatable)
-        #[arg(long = "param", value_name = "KEY=VALUE")]
-        params: Vec<String>,
+        #[command(flatten)]
+        storage: StorageArgs,
         /// Schedule whole-server backups
         #[arg(long)]
         dump: bool,
@@ -265,12 +275,9 @@ async fn dispatch(args: &ClientArgs, op: Op) -> Result<i32> {
     let api = Api::new(args, op.name())?;
     let out = Out { json: args.json };
     match op {
-        Op::Backup(BackupCommand::Start {
-            storage,
-            params,
-            dump,
-            wait,
-        }) => backup_start(&api, &out, &storage, &params, dump, wait).await,
+        Op::Backup(BackupCommand::Start { storage, dump, wait }) => {
+            backup_start(&api, &out, &storage, dump, wait).await
+        }
         Op::Backup(BackupCommand::Status { dump }) => backup_status(&api, &out, dump).await,
         Op::Backup(BackupCommand::List { dump }) => backup_list(&api, &out, dump).await,
         Op::Backup(BackupCommand::Delete { id, dump }) => backup_delete(&api, &out, &id, dump).await,
@@ -288,11 +295,10 @@ async fn dispatch(args: &ClientArgs, op: Op) -> Result<i32> {
             hour,
             keep,
             storage,
-            params,
             dump,
         }) => {
             let day = schedule_day(period, day.as_deref())?;
-            let (storage_type, storage_params) = parse_storage(&storage, &params)?;
+            let (storage_type, storage_params) = storage.parse()?;
             let mut body = json!({
                 "storageType": storage_type,
                 "storageParams": storage_params,
@@ -794,8 +800,8 @@ async fn wait_job(api: &Api, out: &Out, path: &str, task: &str, what: &str) -> R
     result
 }
 
-async fn backup_start(api: &Api, out: &Out, storage: &str, params: &[String], dump: bool, wait: bool) -> Result<i32> {
-    let (storage_type, storage_params) = parse_storage(storage, params)?;
+async fn backup_start(api: &Api, out: &Out, storage: &StorageArgs, dump: bool, wait: bool) -> Result<i32> {
+    let (storage_type, storage_params) = storage.parse()?;
     let mut body = json!({"storageType": storage_type, "storageParams": storage_params});
     if dump {
         body["dump"] = json!(true);

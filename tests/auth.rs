@@ -292,18 +292,6 @@ async fn revoked_deactivated_and_expired_keys_are_refused() {
     assert_error(status, &body, 404, "not a valid id");
 }
 
-async fn expire_key(s: &TestServer, id: &str) {
-    use sqlx::Connection;
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(&s.database_url).await.unwrap();
-    let done = sqlx::query("UPDATE api_keys SET expires_at = 1 WHERE id = $1")
-        .bind(id)
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(done.rows_affected(), 1);
-}
-
 #[tokio::test]
 async fn the_cli_prints_a_working_owner_key_on_its_last_line() {
     let s = TestServer::spawn().await;

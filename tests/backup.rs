@@ -950,18 +950,8 @@ async fn history_records_carry_their_size_and_a_download_link() {
     let record = &history["response"][0];
     assert!(record["size"].as_i64().unwrap() >= 50_000, "{record}");
     let link = record["link"].as_str().unwrap();
-    let from_history = s.http.get(s.url(link)).send().await.unwrap();
-    assert_eq!(from_history.status(), 200);
-    let from_history = from_history.bytes().await.unwrap();
-    let from_progress = s
-        .http
-        .get(s.url(done["link"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let from_history = fetch(&s, link).await;
+    let from_progress = fetch(&s, done["link"].as_str().unwrap()).await;
     assert_eq!(from_history, from_progress, "the two links give different archives");
     let expires: i64 = link
         .split("expires=")

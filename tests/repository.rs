@@ -58,12 +58,6 @@ fn entries(archive: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
     out
 }
 
-async fn fetch(s: &TestServer, link: &str) -> Vec<u8> {
-    let resp = s.http.get(s.url(link)).send().await.unwrap();
-    assert_eq!(resp.status(), 200);
-    resp.bytes().await.unwrap().to_vec()
-}
-
 #[tokio::test]
 async fn datastore_backups_go_into_an_encrypted_repository() {
     let s = TestServer::spawn_with(&[("BACKSPACE_REPOSITORY_PASSPHRASE", PASSPHRASE)]).await;

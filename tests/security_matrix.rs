@@ -322,20 +322,6 @@ async fn dav_stub() -> String {
     format!("http://{addr}/dav/")
 }
 
-/// Moves a key's expiry into the past in the database, as time passing would (the API's
-/// shortest expiry is a day).
-async fn expire_key(s: &TestServer, id: &str) {
-    use sqlx::Connection;
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(&s.database_url).await.unwrap();
-    let done = sqlx::query("UPDATE api_keys SET expires_at = 1 WHERE id = $1")
-        .bind(id)
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(done.rows_affected(), 1);
-}
-
 fn unique() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..10].to_owned()
 }

@@ -452,3 +452,24 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Moves a key's expiry into the past in the database, as time passing would (the API's
+/// shortest expiry is a day).
+pub async fn expire_key(s: &TestServer, id: &str) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&s.database_url).await.unwrap();
+    let done = sqlx::query("UPDATE api_keys SET expires_at = 1 WHERE id = $1")
+        .bind(id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(done.rows_affected(), 1);
+}
+
+/// GETs a (signed, credential-free) link of the server: asserts 200 and returns the body.
+pub async fn fetch(s: &TestServer, link: &str) -> Vec<u8> {
+    let resp = s.http.get(s.url(link)).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.bytes().await.unwrap().to_vec()
+}

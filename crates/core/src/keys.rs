@@ -39,6 +39,12 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 impl Core {
+    /// Records a key event in the portal's audit log: the key's name and id, never its secret.
+    async fn audit_key(&self, caller: &Caller, action: &str, key: &ApiKey) {
+        let detail = format!("{} ({})", key.name, key.id);
+        self.audit(caller.portal.id, Some(caller.user.id), action, detail).await;
+    }
+
     /// `POST /api/2.0/keys`. Returns the key and its plaintext, which is never stored.
     pub async fn create_key(&self, caller: &Caller, req: CreateKeyRequest) -> Result<(ApiKey, String)> {
         if caller.kind() == EmployeeType::Guest {
@@ -78,14 +84,7 @@ impl Core {
             last_used: None,
         };
         self.store.create_key(&key).await?;
-        // The key's name and id, never its secret.
-        self.audit(
-            caller.portal.id,
-            Some(caller.user.id),
-            "ApiKeyCreated",
-            format!("{} ({})", key.name, key.id),
-        )
-        .await;
+        self.audit_key(caller, "ApiKeyCreated", &key).await;
         Ok((key, plaintext))
     }
 
@@ -132,13 +131,7 @@ impl Core {
             key.is_active = active;
         }
         self.store.update_key(&key).await?;
-        self.audit(
-            caller.portal.id,
-            Some(caller.user.id),
-            "ApiKeyUpdated",
-            format!("{} ({})", key.name, key.id),
-        )
-        .await;
+        self.audit_key(caller, "ApiKeyUpdated", &key).await;
         Ok(true)
     }
 
@@ -150,13 +143,7 @@ impl Core {
         }
         let deleted = self.store.delete_key(caller.portal.id, id).await?;
         if deleted {
-            self.audit(
-                caller.portal.id,
-                Some(caller.user.id),
-                "ApiKeyRevoked",
-                format!("{} ({})", key.name, key.id),
-            )
-            .await;
+            self.audit_key(caller, "ApiKeyRevoked", &key).await;
         }
         Ok(deleted)
     }

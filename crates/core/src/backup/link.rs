@@ -37,14 +37,18 @@ impl Core {
             .to_string()
     }
 
+    /// The relative signed URL of `id`, valid until `expires_ms`.
+    fn signed_path(key: &[u8; 32], id: TaskId, expires_ms: i64) -> String {
+        let expires = expires_ms / 1000;
+        format!(
+            "/api/2.0/backup/download/{id}?expires={expires}&signature={}",
+            Self::sign(key, id, expires)
+        )
+    }
+
     /// A relative signed URL, valid until `expires_ms`.
     pub(crate) async fn download_link(&self, id: TaskId, expires_ms: i64) -> Result<String> {
-        let key = self.signing_key().await?;
-        let expires = expires_ms / 1000;
-        Ok(format!(
-            "/api/2.0/backup/download/{id}?expires={expires}&signature={}",
-            Self::sign(&key, id, expires)
-        ))
+        Ok(Self::signed_path(&self.signing_key().await?, id, expires_ms))
     }
 
     /// Signed links for history records, valid for [`HISTORY_LINK_TTL_MS`] (or until the record
@@ -59,12 +63,7 @@ impl Core {
                 let until = r
                     .expires_at
                     .map_or(now + HISTORY_LINK_TTL_MS, |e| e.min(now + HISTORY_LINK_TTL_MS));
-                let expires = until / 1000;
-                format!(
-                    "/api/2.0/backup/download/{}?expires={expires}&signature={}",
-                    r.id,
-                    Self::sign(&key, r.id, expires)
-                )
+                Self::signed_path(&key, r.id, until)
             })
             .collect())
     }

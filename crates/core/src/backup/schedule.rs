@@ -62,6 +62,21 @@ pub fn parse_cron(cron: &str) -> CronParams {
     }
 }
 
+/// When `schedule` is due: its first firing after its last run (or its creation), in the time
+/// zone of its portal (`portal_tz`), or in UTC for a whole-server schedule.
+fn next_due(schedule: &Schedule, portal_tz: &str) -> Option<i64> {
+    let tz = if schedule.portal_id == super::DUMP_PORTAL {
+        "UTC"
+    } else {
+        portal_tz
+    };
+    next_fire(
+        &schedule.cron,
+        tz,
+        schedule.last_backup_at.unwrap_or(schedule.created_at),
+    )
+}
+
 /// The first time strictly after `after_ms` at which the schedule fires, in the time zone
 /// `tz` (an IANA name; unknown names fall back to UTC).
 pub fn next_fire(cron: &str, tz: &str, after_ms: i64) -> Option<i64> {
@@ -149,13 +164,7 @@ impl Core {
     /// When `schedule` fires next, as the scheduler sees it: its next time after the last run
     /// (or its creation), or now when that time has passed and the run is imminent.
     pub fn next_run(&self, caller: &Caller, schedule: &Schedule, now: i64) -> Option<i64> {
-        let tz = if schedule.portal_id == super::DUMP_PORTAL {
-            "UTC"
-        } else {
-            caller.portal.time_zone.as_str()
-        };
-        let base = schedule.last_backup_at.unwrap_or(schedule.created_at);
-        next_fire(&schedule.cron, tz, base).map(|due| due.max(now))
+        next_due(schedule, &caller.portal.time_zone).map(|due| due.max(now))
     }
 
     pub async fn delete_schedule(&self, caller: &Caller, dump: bool) -> Result<bool> {
@@ -197,14 +206,8 @@ impl Core {
                     None => continue,
                 }
             };
-            let tz = if dump {
-                "UTC".to_owned()
-            } else {
-                owner.portal.time_zone.clone()
-            };
             let portal = owner.portal.clone();
-            let base = schedule.last_backup_at.unwrap_or(schedule.created_at);
-            let Some(due) = next_fire(&schedule.cron, &tz, base) else {
+            let Some(due) = next_due(&schedule, &portal.time_zone) else {
                 continue;
             };
             if due > now {

@@ -42,9 +42,9 @@ fn utc(unix_ms: i64) -> String {
     format!("{}Z", plain_utc(unix_ms))
 }
 
-fn history_record(r: &BackupRecord, link: Option<String>) -> HistoryRecord {
+fn history_record(r: &BackupRecord, link: String) -> HistoryRecord {
     HistoryRecord {
-        size: Some(r.size.max(0)),
+        size: r.size.max(0),
         link,
         id: r.id,
         file_name: r.file_name.clone(),
@@ -124,7 +124,7 @@ pub async fn history(
         records
             .iter()
             .zip(links)
-            .map(|(r, link)| history_record(r, Some(link)))
+            .map(|(r, link)| history_record(r, link))
             .collect::<Vec<_>>(),
     ))
 }

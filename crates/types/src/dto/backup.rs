@@ -64,11 +64,9 @@ pub struct HistoryRecord {
     pub expires_on: String,
     /// backspace's extension: the size in bytes of the stored archive (of a repository
     /// backup: of the portal data it holds).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub size: Option<i64>,
+    pub size: i64,
     /// backspace's extension: a signed download link, valid for an hour.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub link: Option<String>,
+    pub link: String,
 }
 
 /// `cronParams`.
