@@ -355,27 +355,9 @@ async fn repository(config: Config, command: RepositoryCommand) -> anyhow::Resul
     }
 }
 
-/// glibc gives every thread that allocates its own arena (up to 8 per core), and arenas keep
-/// what is freed: a server's resident memory grew by about 40 MB with every backup of a large
-/// portal, and stayed flat with two arenas. The knob is an environment variable read at
-/// process start, so the server sets it and replaces itself once (same pid, same arguments).
-fn limit_malloc_arenas() {
-    use std::os::unix::process::CommandExt;
-    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
-        return;
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        let err = std::process::Command::new(exe)
-            .args(std::env::args_os().skip(1))
-            .env("MALLOC_ARENA_MAX", "2")
-            .exec();
-        // Only reached when exec failed: run as is.
-        eprintln!("note: could not limit malloc arenas: {err}");
-    }
-}
-
 fn main() -> anyhow::Result<()> {
-    limit_malloc_arenas();
+    // Before the runtime starts its threads: arenas are made as threads first allocate.
+    backspace_heap::tune();
     run()
 }
 

@@ -64,8 +64,17 @@ impl JobRegistry {
         ctx
     }
 
+    /// Forgets a job that ended. When it was the last one running here, the memory the job
+    /// freed goes back to the system, so the next job does not start from this one's peak.
     pub(crate) fn remove(&self, id: TaskId) {
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+        let idle = {
+            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+            running.remove(&id);
+            running.is_empty()
+        };
+        if idle {
+            release_heap();
+        }
     }
 
     pub(crate) fn cancel(&self, id: TaskId) {
@@ -77,6 +86,16 @@ impl JobRegistry {
     /// Whether any job runs here (for graceful shutdown).
     pub fn is_idle(&self) -> bool {
         self.running.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+    }
+}
+
+/// Returns freed heap memory to the system, on a blocking thread (it takes milliseconds on a
+/// large heap).
+pub(crate) fn release_heap() {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn_blocking(backspace_heap::release);
+    } else {
+        backspace_heap::release();
     }
 }
 

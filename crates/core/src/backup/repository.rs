@@ -396,6 +396,7 @@ impl Core {
                     }
                     Ok(report) => {
                         tracing::info!(repository = %location, freed = report.freed_bytes, deleted_packs = report.deleted_packs, repacked = report.repacked_packs, "garbage collected");
+                        super::jobs::release_heap();
                         None
                     }
                     Err(e) => {
