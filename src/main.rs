@@ -355,6 +355,33 @@ async fn repository(config: Config, command: RepositoryCommand) -> anyhow::Resul
     }
 }
 
+/// Libraries whose debug and trace events carry credentials (the S3 signer prints the access
+/// and secret keys it tries): never logged below `info`, whatever `BACKSPACE_LOG` asks.
+/// (A target matches its prefix; the full names also win over a more specific user directive.)
+const SECRET_LOGGING_TARGETS: &[&str] = &[
+    "reqsign",
+    "reqsign_core",
+    "reqsign_aws_core",
+    "reqsign_aws_v4",
+    "reqsign_google",
+    "reqsign_file_read_tokio",
+];
+
+/// The log filter: `BACKSPACE_LOG` (default `info,sqlx=warn`), with [`SECRET_LOGGING_TARGETS`]
+/// held at `info`.
+fn log_filter(spec: Option<&str>) -> tracing_subscriber::EnvFilter {
+    const DEFAULT: &str = "info,sqlx=warn";
+    let spec = spec.filter(|s| !s.trim().is_empty()).unwrap_or(DEFAULT);
+    let mut filter =
+        tracing_subscriber::EnvFilter::try_new(spec).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT));
+    for target in SECRET_LOGGING_TARGETS {
+        if let Ok(directive) = format!("{target}=info").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
+}
+
 fn main() -> anyhow::Result<()> {
     // Before the runtime starts its threads: arenas are made as threads first allocate.
     backspace_heap::tune();
@@ -386,8 +413,7 @@ async fn run() -> anyhow::Result<()> {
         }
     };
     let config = Config::resolve(&cli.overrides)?;
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("BACKSPACE_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
+    let filter = log_filter(std::env::var("BACKSPACE_LOG").ok().as_deref());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -966,3 +966,46 @@ async fn history_records_carry_their_size_and_a_download_link() {
     let resp = s.http.get(s.url(&altered)).send().await.unwrap();
     assert_eq!(resp.status(), 403);
 }
+
+/// A signed link stops working when it expires: a link signed (with the server's own key, read
+/// from its database) with an expiry a second in the past is refused, and the same link with a
+/// future expiry works, so it is the expiry that refuses it.
+#[tokio::test]
+async fn signed_links_expire() {
+    use sqlx::Connection;
+    let s = TestServer::spawn().await;
+    let owner = Auth::bearer(&s.owner_token().await);
+    let room = s.room(&owner, "Expiring").await;
+    s.upload(&owner, room, "a.bin", bytes(10_000, 3)).await;
+    let (status, v) = s
+        .post("/api/2.0/backup/startbackup", &owner, json!({"storageType": 4}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(wait_backup(&s, &owner).await["error"], "");
+    let (_, history) = s.get("/api/2.0/backup/getbackuphistory", &owner).await;
+    let id = history["response"][0]["id"].as_str().unwrap().to_owned();
+
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&s.database_url).await.unwrap();
+    let key: String = sqlx::query_scalar("SELECT value FROM settings WHERE name = 'link_signing_key'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let key: [u8; 32] = hex::decode(key.trim()).unwrap().try_into().unwrap();
+    let link = |expires: i64| {
+        let signature = blake3::keyed_hash(&key, format!("backup-download\n{id}\n{expires}").as_bytes());
+        format!(
+            "/api/2.0/backup/download/{id}?expires={expires}&signature={}",
+            signature.to_hex()
+        )
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(!fetch(&s, &link(now + 600)).await.is_empty(), "a valid link works");
+    let resp = s.http.get(s.url(&link(now - 1))).send().await.unwrap();
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap();
+    assert_error(status, &body, 403, "expired");
+}

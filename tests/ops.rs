@@ -249,3 +249,127 @@ async fn the_audit_log_records_every_backup_schedule_and_key_event() {
     let (_, user) = s.person(&owner, "User").await;
     assert_eq!(s.get("/api/2.0/security/audit/events/last", &user).await.0, 403);
 }
+
+/// A full run at trace level: sign-ins (right and wrong passwords), a person with a password,
+/// an API key, S3 keys and a backup to S3 (when s3s-fs is here), a repository passphrase, a
+/// metrics token, backups, a signed download, a restore, a schedule. The log holds none of the
+/// secrets used, nor the signatures of the download links.
+#[tokio::test]
+async fn a_full_run_at_trace_level_logs_no_secret() {
+    let log = TempDir::new("backspace-log-full");
+    let path = log.join("server.log");
+    let passphrase = "full-run-passphrase-never-printed";
+    let metrics_token = "full-run-metrics-token-never-printed";
+    let s = TestServer::spawn_logging(
+        &[
+            ("BACKSPACE_LOG", "trace"),
+            ("BACKSPACE_REPOSITORY_PASSPHRASE", passphrase),
+            ("BACKSPACE_METRICS_TOKEN", metrics_token),
+        ],
+        &path,
+    )
+    .await;
+    let mut secrets: Vec<String> = vec![passphrase.into(), metrics_token.into(), OWNER_PASSWORD.into()];
+
+    let wrong = "Wrong-Password-never-printed-1";
+    let resp = s
+        .http
+        .post(s.url("/api/2.0/authentication"))
+        .json(&json!({"userName": OWNER_EMAIL, "password": wrong}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    secrets.push(wrong.into());
+    let token = s.owner_token().await;
+    secrets.push(token.clone());
+    let owner = Auth::bearer(&token);
+    let (_, person) = s.person(&owner, "User").await;
+    let person_token = person.authorization.clone().unwrap();
+    secrets.push(person_token.trim_start_matches("Bearer ").to_owned());
+    secrets.push("Passw0rd-xyz".into());
+    let (_, key) = s.create_key(&owner, json!({"name": "full run"})).await;
+    secrets.push(key.clone());
+    let by_key = Auth::bearer(&key);
+    assert_eq!(metrics(&s, Some(metrics_token)).await.0, 200);
+
+    let room = s.room(&by_key, "Secrets").await;
+    let data = bytes(200_000, 31);
+    let (status, uploaded) = s.upload(&by_key, room, "a.bin", data.clone()).await;
+    assert_eq!(status, 200, "{uploaded}");
+
+    // Into the encrypted repository (DataStore), then a signed download and a restore.
+    let (status, v) = s
+        .post("/api/2.0/backup/startbackup", &by_key, json!({"storageType": 4}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let done = wait_backup(&s, &by_key).await;
+    assert_eq!(done["error"], "", "{done}");
+    let (_, history) = s.get("/api/2.0/backup/getbackuphistory", &by_key).await;
+    let record = history["response"][0].clone();
+    let link = record["link"].as_str().unwrap().to_owned();
+    assert!(!fetch(&s, &link).await.is_empty());
+    let signature = link.split("signature=").nth(1).unwrap().to_owned();
+    secrets.push(signature);
+    let (status, v) = s
+        .post(
+            "/api/2.0/backup/startrestore",
+            &by_key,
+            json!({"backupId": record["id"], "storageType": 4}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(wait_restore(&s, &by_key).await["error"], "");
+    let (status, back) = s
+        .download(&by_key, uploaded["response"][0]["id"].as_i64().unwrap())
+        .await;
+    assert_eq!((status, back == data), (200, true), "the restore brought the file back");
+
+    // S3 keys, a backup to S3, and a schedule naming the bucket.
+    let s3 = external::S3Fs::spawn();
+    if let Some(s3) = &s3 {
+        secrets.push(s3.secret.clone());
+        let (status, v) = s
+            .post(
+                "/api/2.0/settings/authservice",
+                &owner,
+                json!({"name": "s3", "props": [
+                    {"name": "acesskey", "value": s3.access},
+                    {"name": "secretaccesskey", "value": s3.secret},
+                ]}),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        let (status, v) = s
+            .post(
+                "/api/2.0/backup/startbackup",
+                &by_key,
+                json!({"storageType": 5, "storageParams": s3.params()}),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(wait_backup(&s, &by_key).await["error"], "");
+        let (status, v) = s
+            .post(
+                "/api/2.0/backup/createbackupschedule",
+                &by_key,
+                json!({"storageType": 5, "storageParams": s3.params(), "backupsStored": 3,
+                       "cronParams": {"period": 0, "hour": 3, "day": 0}}),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+    } else {
+        eprintln!("s3s-fs not found: the S3 part of this run is skipped");
+    }
+    drop(s);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.lines().count() > 50,
+        "a trace run logs much more than this:\n{text}"
+    );
+    for secret in &secrets {
+        if let Some(line) = text.lines().find(|l| l.contains(secret.as_str())) {
+            panic!("a secret is in the log: {line}");
+        }
+    }
+}
