@@ -40,20 +40,25 @@ fn unique() -> String {
 async fn database_url(data_dir: &std::path::Path) -> String {
     match std::env::var("BACKSPACE_TEST_DATABASE").as_deref() {
         Ok("postgres") => {
-            use sqlx::Connection;
             let admin = std::env::var("BACKSPACE_TEST_POSTGRES_URL")
                 .expect("BACKSPACE_TEST_DATABASE=postgres needs BACKSPACE_TEST_POSTGRES_URL");
-            let name = format!("bs_it_{}", &unique()[..16]);
-            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to postgres");
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-            format!("{base}/{name}")
+            new_postgres_database(&admin).await
         }
         _ => format!("sqlite://{}?mode=rwc", data_dir.join("meta.db").display()),
     }
+}
+
+/// Creates a new, empty database on the PostgreSQL server of the admin URL `admin`; its URL.
+pub async fn new_postgres_database(admin: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("bs_it_{}", &unique()[..16]);
+    let mut conn = sqlx::PgConnection::connect(admin).await.expect("connect to postgres");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
+    format!("{base}/{name}")
 }
 
 impl TestServer {
@@ -142,6 +147,14 @@ impl TestServer {
     /// A second instance on this one's database and data directory.
     pub async fn spawn_sharing(&self, env: &[(&str, &str)]) -> Self {
         Self::start(self.data_dir.clone(), self.database_url.clone(), env).await
+    }
+
+    /// A server on the database at `database_url` (e.g. through a proxy), with a fresh data
+    /// directory.
+    pub async fn spawn_on_url(database_url: &str, env: &[(&str, &str)]) -> Self {
+        let data_dir = std::env::temp_dir().join(format!("backspace-it-{}", unique()));
+        std::fs::create_dir_all(&data_dir).unwrap();
+        Self::start(data_dir, database_url.to_owned(), env).await
     }
 
     /// A second instance on this one's database only: its own, empty data directory.

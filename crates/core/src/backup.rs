@@ -30,8 +30,10 @@ pub use schedule::{cron_for, next_fire, parse_cron};
 pub use upload::{UploadState, CHUNK_SIZE};
 
 use backspace_format::Compression;
+use backspace_storage::BlobStore;
 use backspace_types::StorageType;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Settings of the backup service.
@@ -43,6 +45,21 @@ pub struct BackupSettings {
     /// How long a `DataStore` backup (and its download link) lives.
     pub datastore_ttl: Duration,
     pub repository: RepositorySettings,
+    /// A fault-injection hook for tests: wraps the store of every backup repository opened
+    /// (Local, DataStore and consumer targets). `None`, as in production, leaves them alone.
+    pub repository_store: Option<StoreWrapper>,
+}
+
+/// Wraps a store, given the repository's location key (`local:{dir}`, `datastore`,
+/// `consumer:…`). Tests put `backspace_storage::faulty` stores under the server with it.
+#[derive(Clone)]
+#[allow(clippy::type_complexity)]
+pub struct StoreWrapper(pub Arc<dyn Fn(&str, Arc<dyn BlobStore>) -> Arc<dyn BlobStore> + Send + Sync>);
+
+impl std::fmt::Debug for StoreWrapper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreWrapper")
+    }
 }
 
 impl Default for BackupSettings {
@@ -52,6 +69,7 @@ impl Default for BackupSettings {
             compression: Compression::Zstd,
             datastore_ttl: Duration::from_secs(24 * 3600),
             repository: RepositorySettings::default(),
+            repository_store: None,
         }
     }
 }

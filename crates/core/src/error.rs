@@ -27,6 +27,9 @@ pub enum Error {
     TooManyAttempts { retry_after: u64 },
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The request's headers are over the server's limit.
+    #[error("{0}")]
+    HeadersTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
     /// The path exists, the method does not.
@@ -52,6 +55,7 @@ impl Error {
             Self::InvalidOperation(_) => ErrorKind::InvalidOperation,
             Self::TooManyAttempts { .. } => ErrorKind::TooManyRequests,
             Self::PayloadTooLarge(_) => ErrorKind::PayloadTooLarge,
+            Self::HeadersTooLarge(_) => ErrorKind::HeadersTooLarge,
             Self::UnsupportedMediaType(_) => ErrorKind::UnsupportedMediaType,
             Self::MethodNotAllowed(_) => ErrorKind::MethodNotAllowed,
             Self::Internal(_) => ErrorKind::Internal,

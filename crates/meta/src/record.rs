@@ -85,6 +85,8 @@ pub trait RecordStore: Send + Sync {
     async fn count_records(&self, portal: PortalId, from: i64, to: i64) -> Result<i64>;
     /// Records of every portal whose expiry is at or before `now`.
     async fn expired_records(&self, now: i64) -> Result<Vec<BackupRecord>>;
+    /// The portals with a record (not removed) of `storage_type` stored at `path`.
+    async fn portals_with_record_at(&self, storage_type: i64, path: &str) -> Result<Vec<PortalId>>;
 
     async fn upsert_schedule(&self, schedule: &Schedule) -> Result<()>;
     async fn schedule(&self, portal: PortalId) -> Result<Option<Schedule>>;
@@ -172,6 +174,17 @@ impl RecordStore for SqlStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(record_from_row).collect()
+    }
+
+    async fn portals_with_record_at(&self, storage_type: i64, path: &str) -> Result<Vec<PortalId>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT portal_id FROM backups WHERE storage_type = $1 AND storage_path = $2 AND removed = 0",
+        )
+        .bind(storage_type)
+        .bind(path)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(PortalId).collect())
     }
 
     async fn upsert_schedule(&self, s: &Schedule) -> Result<()> {

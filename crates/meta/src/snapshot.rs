@@ -105,7 +105,9 @@ pub trait SnapshotStore: Send + Sync {
     async fn blob_garbage(&self, limit: i64) -> Result<Vec<String>>;
     /// Forgets garbage blobs once they are deleted.
     async fn forget_blob_garbage(&self, keys: &[String]) -> Result<()>;
-    /// Sets the portal's DocSpace status (0 Active, 4 Restoring).
+    /// Sets the portal's DocSpace status (0 Active, 4 Restoring). A status is not a change of
+    /// the portal: `modified_at` stays, so a restore that locks the portal and fails leaves it
+    /// exactly as it was.
     async fn set_portal_status(&self, portal: PortalId, status: i64, now: i64) -> Result<()>;
     /// Makes sure a portal with this id and alias exists (a whole-server restore onto a server
     /// that lacks it); `Conflict` when the id or the alias belongs to another portal.
@@ -338,11 +340,10 @@ impl SnapshotStore for SqlStore {
         Ok(())
     }
 
-    async fn set_portal_status(&self, portal: PortalId, status: i64, now: i64) -> Result<()> {
-        sqlx::query("UPDATE portals SET status = $2, modified_at = $3 WHERE id = $1")
+    async fn set_portal_status(&self, portal: PortalId, status: i64, _now: i64) -> Result<()> {
+        sqlx::query("UPDATE portals SET status = $2 WHERE id = $1")
             .bind(portal.0)
             .bind(status)
-            .bind(now)
             .execute(&self.pool)
             .await?;
         Ok(())

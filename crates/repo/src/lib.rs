@@ -52,6 +52,14 @@ pub use repo::{
     EntryReader, GcReport, Index, Repository, Secret, Snapshot, SnapshotEntry, SnapshotWriter, Verification, WriteStats,
 };
 
+/// The decoders of stored bytes, callable without a store, for the fuzz targets (`fuzz/`); not
+/// an API.
+#[doc(hidden)]
+pub mod decoders {
+    pub use crate::pack::{decode_header, decode_index, encode_index, header_length, HEADER_AAD, INDEX_AAD, TRAILER};
+    pub use crate::repo::{chunk_aad, decode_chunk, decode_snapshot, open_config};
+}
+
 use backspace_storage::StorageError;
 
 /// Errors of a repository.

@@ -5,8 +5,10 @@ use crate::RepoError;
 
 /// The last 8 bytes of every pack.
 pub const PACK_MAGIC: &[u8; 8] = b"BSPACK01";
-const HEADER_AAD: &[u8] = b"backspace repository v1 pack header";
-const INDEX_AAD: &[u8] = b"backspace repository v1 index";
+/// The associated data a pack header is sealed with.
+pub const HEADER_AAD: &[u8] = b"backspace repository v1 pack header";
+/// The associated data an index file is sealed with.
+pub const INDEX_AAD: &[u8] = b"backspace repository v1 index";
 const ENTRY: usize = 32 + 4 + 4 + 4;
 
 /// Where a chunk's sealed blob is inside its pack.

@@ -20,6 +20,9 @@ const VERSION: u32 = 1;
 const MIN_CHUNK: u32 = 256 * 1024;
 const AVG_CHUNK: u32 = 1024 * 1024;
 const MAX_CHUNK: u32 = 4 * 1024 * 1024;
+/// The largest chunk any repository's chunker cuts: the bound on a config's `chunker.max`. A
+/// stored chunk that claims more is damaged (and is not given the memory it claims).
+const CHUNK_LIMIT: u32 = 16 * 1024 * 1024;
 const PACK_SIZE: u32 = 16 * 1024 * 1024;
 /// Threads that compress, seal and store packs while the writer's thread cuts chunks.
 const PACKERS: usize = 2;
@@ -31,6 +34,8 @@ const STALE_LOCK: Duration = Duration::from_secs(15 * 60);
 const REFRESH: Duration = Duration::from_secs(60);
 /// A read of consecutive blobs of one pack is merged up to this size.
 const MAX_RUN: u64 = 16 * 1024 * 1024;
+/// How many times a reader loads the index again when a collection moved chunks under it.
+const INDEX_RELOADS: usize = 3;
 /// The Bloom filter of referenced chunks in garbage collection: 32 MiB, whatever the size of the
 /// repository (about 1% false positives at 28 million chunks; a false positive keeps a dead chunk,
 /// never the reverse).
@@ -118,13 +123,80 @@ pub struct SnapshotEntry {
 }
 
 impl Snapshot {
+    /// The total size of the entries (saturating: the sizes are the stored snapshot's word).
     pub fn size(&self) -> u64 {
-        self.entries.iter().map(|e| e.size).sum()
+        self.entries.iter().fold(0, |total, e| total.saturating_add(e.size))
     }
 
-    fn aad(id: &str) -> Vec<u8> {
+    /// The associated data a snapshot named `id` is sealed with.
+    #[doc(hidden)]
+    pub fn aad(id: &str) -> Vec<u8> {
         [b"backspace repository v1 snapshot ".as_slice(), id.as_bytes()].concat()
     }
+}
+
+/// Parses and checks a repository's `config` object and derives its keys: through its key slots
+/// with `passphrase`, or from its plain key when it is unencrypted.
+fn read_config(raw: &[u8], passphrase: Option<&str>) -> Result<(Config, Keys), RepoError> {
+    let config: Config =
+        serde_json::from_slice(raw).map_err(|e| RepoError::Corrupt(format!("the config is unreadable: {e}")))?;
+    if config.format != FORMAT || config.version != VERSION {
+        return Err(RepoError::Corrupt(format!(
+            "format `{}` version {} is not one this server reads",
+            config.format, config.version
+        )));
+    }
+    let sizes_ok = (64 * 1024..=MAX_CHUNK).contains(&config.chunker.min)
+        && config.chunker.min <= config.chunker.avg
+        && config.chunker.avg <= config.chunker.max
+        && config.chunker.max <= CHUNK_LIMIT;
+    if !sizes_ok {
+        return Err(RepoError::Corrupt("the chunker sizes are out of range".into()));
+    }
+    let keys = match (config.encryption.as_str(), passphrase) {
+        ("none", _) => {
+            let mut master = [0u8; 32];
+            hex::decode_to_slice(config.plain_key.as_deref().unwrap_or(""), &mut master)
+                .map_err(|_| RepoError::Corrupt("the plain key is unreadable".into()))?;
+            Keys::from_master(&master, false)
+        }
+        ("xchacha20poly1305", Some(p)) => {
+            let mut found = None;
+            for slot in &config.key_slots {
+                if let Some(master) = slot.unlock(p)? {
+                    found = Some(master);
+                    break;
+                }
+            }
+            Keys::from_master(&found.ok_or(RepoError::WrongPassphrase)?, true)
+        }
+        ("xchacha20poly1305", None) => {
+            return Err(RepoError::Refused(
+                "the repository is encrypted: a passphrase is needed to open it".into(),
+            ))
+        }
+        (other, _) => return Err(RepoError::Corrupt(format!("unknown encryption `{other}`"))),
+    };
+    Ok((config, keys))
+}
+
+/// [`read_config`] for the fuzz targets: the keys a `config` object opens with.
+pub fn open_config(raw: &[u8], passphrase: Option<&str>) -> Result<Keys, RepoError> {
+    read_config(raw, passphrase).map(|(_, keys)| keys)
+}
+
+/// Opens (in place) and parses a sealed snapshot, which must name itself `id`.
+pub fn decode_snapshot(keys: &Keys, id: &str, sealed: &mut [u8]) -> Result<Snapshot, RepoError> {
+    let plain = keys.open_in_place(sealed, &Snapshot::aad(id))?;
+    let snap: Snapshot =
+        serde_json::from_slice(plain).map_err(|e| RepoError::Corrupt(format!("snapshot `{id}`: {e}")))?;
+    if snap.id != id {
+        return Err(RepoError::Corrupt(format!(
+            "snapshot `{id}` names itself `{}`",
+            snap.id
+        )));
+    }
+    Ok(snap)
 }
 
 /// Where every chunk is.
@@ -135,6 +207,10 @@ pub struct Repository {
     store: Arc<dyn BlobStore>,
     keys: Keys,
     config: Config,
+    /// Locks of this process's writers and collections that ended but whose lock could not be
+    /// deleted (the store failed): their holders are known to be gone, so they hold nothing
+    /// back here, and the next writer or collection deletes them.
+    dead_locks: std::sync::Mutex<HashSet<BlobKey>>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -237,53 +313,25 @@ impl Repository {
         let json = serde_json::to_vec_pretty(&config).map_err(|e| RepoError::Corrupt(e.to_string()))?;
         store.put(&key("config")?, one_shot(json)).await?;
         let keys = Keys::from_master(&master, secret_is_encrypted(secret));
-        Ok(Self { store, keys, config })
+        Ok(Self {
+            store,
+            keys,
+            config,
+            dead_locks: Default::default(),
+        })
     }
 
     /// Opens an existing repository: with the passphrase of one of its key slots, or with none
     /// when it is unencrypted.
     pub async fn open(store: Arc<dyn BlobStore>, passphrase: Option<&str>) -> Result<Self, RepoError> {
         let raw = read_all(store.get(&key("config")?).await?).await?;
-        let config: Config =
-            serde_json::from_slice(&raw).map_err(|e| RepoError::Corrupt(format!("the config is unreadable: {e}")))?;
-        if config.format != FORMAT || config.version != VERSION {
-            return Err(RepoError::Corrupt(format!(
-                "format `{}` version {} is not one this server reads",
-                config.format, config.version
-            )));
-        }
-        let sizes_ok = (64 * 1024..=MAX_CHUNK).contains(&config.chunker.min)
-            && config.chunker.min <= config.chunker.avg
-            && config.chunker.avg <= config.chunker.max
-            && config.chunker.max <= 16 * 1024 * 1024;
-        if !sizes_ok {
-            return Err(RepoError::Corrupt("the chunker sizes are out of range".into()));
-        }
-        let keys = match (config.encryption.as_str(), passphrase) {
-            ("none", _) => {
-                let mut master = [0u8; 32];
-                hex::decode_to_slice(config.plain_key.as_deref().unwrap_or(""), &mut master)
-                    .map_err(|_| RepoError::Corrupt("the plain key is unreadable".into()))?;
-                Keys::from_master(&master, false)
-            }
-            ("xchacha20poly1305", Some(p)) => {
-                let mut found = None;
-                for slot in &config.key_slots {
-                    if let Some(master) = slot.unlock(p)? {
-                        found = Some(master);
-                        break;
-                    }
-                }
-                Keys::from_master(&found.ok_or(RepoError::WrongPassphrase)?, true)
-            }
-            ("xchacha20poly1305", None) => {
-                return Err(RepoError::Refused(
-                    "the repository is encrypted: a passphrase is needed to open it".into(),
-                ))
-            }
-            (other, _) => return Err(RepoError::Corrupt(format!("unknown encryption `{other}`"))),
-        };
-        Ok(Self { store, keys, config })
+        let (config, keys) = read_config(&raw, passphrase)?;
+        Ok(Self {
+            store,
+            keys,
+            config,
+            dead_locks: Default::default(),
+        })
     }
 
     /// Adds a key slot for `passphrase` (the repository must be encrypted).
@@ -333,16 +381,7 @@ impl Repository {
             Err(e) => return Err(e.into()),
         };
         let mut sealed = sealed;
-        let plain = self.keys.open_in_place(&mut sealed, &Snapshot::aad(id))?;
-        let snap: Snapshot =
-            serde_json::from_slice(plain).map_err(|e| RepoError::Corrupt(format!("snapshot `{id}`: {e}")))?;
-        if snap.id != id {
-            return Err(RepoError::Corrupt(format!(
-                "snapshot `{id}` names itself `{}`",
-                snap.id
-            )));
-        }
-        Ok(snap)
+        decode_snapshot(&self.keys, id, &mut sealed)
     }
 
     /// Whether a snapshot exists.
@@ -356,16 +395,55 @@ impl Repository {
         Ok(())
     }
 
-    /// Every index file's entries.
-    pub async fn load_index(&self) -> Result<Index, RepoError> {
-        let mut index = Index::new();
-        for k in self.store.list(&key("index")?).await? {
-            let sealed = read_all(self.store.get(&k).await?).await?;
-            for (pack, place) in pack::decode_index(&self.keys, &sealed)? {
-                index.insert(place.id, (pack, place));
+    /// Removes the locks of collections started with [`Repository::gc_as`] by `owner` (not
+    /// empty), which must be known to run none (its process started since); returns how many.
+    /// Such a lock would otherwise hold off every writer and collection until it is stale.
+    pub async fn remove_gc_locks(&self, owner: &str) -> Result<usize, RepoError> {
+        let mut removed = 0;
+        for k in self.store.list(&key("locks")?).await? {
+            let name = k.as_str().rsplit('/').next().unwrap_or_default();
+            if !owner.is_empty() && name.starts_with(owner) && name.ends_with(".gc") {
+                self.store.delete(&k).await?;
+                removed += 1;
             }
         }
-        Ok(index)
+        Ok(removed)
+    }
+
+    /// Removes the lock of the writer `writer_id`, which must be known to be dead (its process
+    /// ended): a collection then removes the packs it left at once, instead of deferring to the
+    /// lock for [`STALE_LOCK`]. Nothing happens when there is no such lock.
+    pub async fn remove_writer_lock(&self, writer_id: &str) -> Result<(), RepoError> {
+        self.store.delete(&key(format!("locks/{writer_id}.writer"))?).await?;
+        Ok(())
+    }
+
+    /// Every index file's entries.
+    /// Entries of packs that are gone (lost by the store) are left out: a writer then stores
+    /// their chunks again instead of referencing what is lost, and readers find the new copy.
+    pub async fn load_index(&self) -> Result<Index, RepoError> {
+        let mut reloads = 0;
+        'load: loop {
+            let packs = self.stored_packs().await?;
+            let mut index = Index::new();
+            for k in self.store.list(&key("index")?).await? {
+                let sealed = match self.store.get(&k).await {
+                    Ok(s) => read_all(s).await?,
+                    // A collection replaced it (writing the new one first) since the listing.
+                    Err(backspace_storage::StorageError::NotFound(_)) if reloads < INDEX_RELOADS => {
+                        reloads += 1;
+                        continue 'load;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                for (pack, place) in pack::decode_index(&self.keys, &sealed)? {
+                    if packs.contains(&pack) {
+                        index.insert(place.id, (pack, place));
+                    }
+                }
+            }
+            return Ok(index);
+        }
     }
 
     /// Reads a pack's header.
@@ -436,6 +514,53 @@ impl Repository {
         Ok(())
     }
 
+    /// Deletes the lock of a writer or collection of this process that ended; when the store
+    /// fails, the lock is remembered as dead (see `dead_locks`).
+    async fn release_lock(&self, k: &BlobKey) -> Result<(), RepoError> {
+        let result = self.store.delete(k).await;
+        let mut dead = self.dead_locks.lock().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(()) => {
+                dead.remove(k);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(lock = %k, error = %e, "removing a repository lock failed; it is retried");
+                dead.insert(k.clone());
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Deletes the dead locks remembered; those the store still refuses stay remembered.
+    async fn clear_dead_locks(&self) {
+        let dead: Vec<BlobKey> = self
+            .dead_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+        for k in dead {
+            let _ = self.release_lock(&k).await;
+        }
+    }
+
+    fn is_dead_lock(&self, k: &BlobKey) -> bool {
+        self.dead_locks.lock().unwrap_or_else(|p| p.into_inner()).contains(k)
+    }
+
+    /// The packs stored.
+    async fn stored_packs(&self) -> Result<HashSet<PackId>, RepoError> {
+        Ok(self
+            .store
+            .list(&key("packs")?)
+            .await?
+            .iter()
+            .filter_map(|k| k.as_str().rsplit('/').next().and_then(|n| PackId::from_hex(n).ok()))
+            .collect())
+    }
+
     /// Starts a snapshot writer (call from a blocking thread; `handle` runs the store's I/O).
     /// `previous` is the last snapshot of the same source: its entries' chunks are reused for
     /// entries with the same `source` without reading them.
@@ -445,35 +570,56 @@ impl Repository {
         previous: Option<Snapshot>,
         cancel: Arc<AtomicBool>,
     ) -> Result<SnapshotWriter, RepoError> {
-        let writer_id = hex::encode(rand::random::<[u8; 16]>());
+        self.named_writer(handle, previous, cancel, &hex::encode(rand::random::<[u8; 16]>()))
+    }
+
+    /// [`Repository::writer`] with an id the caller chooses (unique per writer: it names the
+    /// writer's lock and index file), so that the lock of a writer whose process died can be
+    /// removed with [`Repository::remove_writer_lock`] rather than waiting for it to go stale.
+    pub fn named_writer(
+        self: &Arc<Self>,
+        handle: Handle,
+        previous: Option<Snapshot>,
+        cancel: Arc<AtomicBool>,
+        writer_id: &str,
+    ) -> Result<SnapshotWriter, RepoError> {
+        let writer_id = writer_id.to_owned();
         let lock_key = key(format!("locks/{writer_id}.writer"))?;
         let lock = LockFile {
             kind: "writer".into(),
             created: now_ms(),
             refreshed: now_ms(),
         };
-        handle.block_on(self.put_lock(&lock_key, &lock))?;
+        handle.block_on(self.clear_dead_locks());
+        // Until the writer exists (its drop cleans up), a failure removes the lock again: a put
+        // that failed may still have stored it.
+        let fail = |e: RepoError| {
+            let _ = handle.block_on(self.release_lock(&lock_key));
+            e
+        };
+        handle.block_on(self.put_lock(&lock_key, &lock)).map_err(fail)?;
         // A collection that started deleting before this lock existed finishes first; one that
         // starts later sees the lock and deletes nothing (see `gc`).
         let waited = Instant::now();
         loop {
-            let gcs = handle.block_on(self.locks())?;
-            let live = gcs
-                .iter()
-                .any(|(_, l)| l.kind == "gc" && now_ms() - l.refreshed < STALE_LOCK.as_millis() as i64);
+            let gcs = handle.block_on(self.locks()).map_err(fail)?;
+            let live = gcs.iter().any(|(k, l)| {
+                l.kind == "gc" && !self.is_dead_lock(k) && now_ms() - l.refreshed < STALE_LOCK.as_millis() as i64
+            });
             if !live {
                 break;
             }
             if cancel.load(Ordering::Relaxed) {
-                let _ = handle.block_on(self.store.delete(&lock_key));
-                return Err(RepoError::Cancelled);
+                return Err(fail(RepoError::Cancelled));
             }
             if waited.elapsed() > STALE_LOCK {
-                return Err(RepoError::Refused("a garbage collection holds the repository".into()));
+                return Err(fail(RepoError::Refused(
+                    "a garbage collection holds the repository".into(),
+                )));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let index = handle.block_on(self.load_index())?;
+        let index = handle.block_on(self.load_index()).map_err(fail)?;
         let mut by_source = HashMap::new();
         // The previous snapshot's entries move into `by_source` (the rest is dropped here).
         for e in previous.into_iter().flat_map(|p| p.entries) {
@@ -564,59 +710,9 @@ impl Repository {
             .iter()
             .map(|p| {
                 let from = (u64::from(p.offset) - start) as usize;
-                self.decode_chunk(p, &mut bytes[from..from + p.length as usize])
+                decode_chunk(&self.keys, p, &mut bytes[from..from + p.length as usize])
             })
             .collect()
-    }
-
-    fn decode_chunk(&self, place: &BlobPlace, sealed: &mut [u8]) -> Result<Vec<u8>, RepoError> {
-        let mut out = Vec::with_capacity(place.raw_length as usize);
-        self.decode_chunk_into(place, sealed, &mut out, CheckId::Yes)?;
-        Ok(out)
-    }
-
-    /// Opens (in place, in `sealed`), decompresses and checks a chunk, appending its plain
-    /// bytes to `out`.
-    fn decode_chunk_into(
-        &self,
-        place: &BlobPlace,
-        sealed: &mut [u8],
-        out: &mut Vec<u8>,
-        check: CheckId,
-    ) -> Result<(), RepoError> {
-        let blob = self.keys.open_in_place(sealed, &chunk_aad(&place.id))?;
-        let (codec, data) = blob
-            .split_first()
-            .ok_or_else(|| RepoError::Corrupt(format!("chunk {:?} is empty", place.id)))?;
-        let start = out.len();
-        match codec {
-            0 => out.extend_from_slice(data),
-            1 => {
-                out.reserve(place.raw_length as usize);
-                zstd::stream::read::Decoder::new(data)
-                    .and_then(|d| d.take(u64::from(place.raw_length) + 1).read_to_end(out))
-                    .map_err(|e| RepoError::Corrupt(format!("chunk {:?} does not decompress: {e}", place.id)))?;
-            }
-            c => {
-                return Err(RepoError::Corrupt(format!(
-                    "chunk {:?} has unknown codec {c}",
-                    place.id
-                )))
-            }
-        }
-        let plain = &out[start..];
-        let id_ok = match check {
-            CheckId::Yes => self.keys.chunk_id(plain) == place.id,
-            CheckId::Sealed => true,
-        };
-        if plain.len() != place.raw_length as usize || !id_ok {
-            out.truncate(start);
-            return Err(RepoError::Corrupt(format!(
-                "chunk {:?} does not match its id",
-                place.id
-            )));
-        }
-        Ok(())
     }
 
     /// Reads `range` of a pack into `state.raw` from a blocking thread: with plain file reads
@@ -683,7 +779,7 @@ impl Repository {
         for p in places {
             let from = (u64::from(p.offset) - start) as usize;
             let sealed = &mut state.raw[from..from + p.length as usize];
-            self.decode_chunk_into(p, sealed, out, CheckId::Sealed)?;
+            decode_chunk_into(&self.keys, p, sealed, out, CheckId::Sealed)?;
         }
         Ok(())
     }
@@ -691,7 +787,8 @@ impl Repository {
     /// Reads every chunk of a snapshot back and checks it; returns the damaged ones.
     pub async fn verify(&self, id: &str) -> Result<Verification, RepoError> {
         let snap = self.snapshot(id).await?;
-        let index = self.load_index().await?;
+        let mut index = self.load_index().await?;
+        let mut reloads = 0;
         let mut seen = HashSet::new();
         let mut out = Verification::default();
         for entry in &snap.entries {
@@ -700,18 +797,36 @@ impl Repository {
                     continue;
                 }
                 out.checked_chunks += 1;
-                let ok = match index.get(&chunk) {
-                    Some((pack, place)) if place.raw_length == len => {
-                        self.read_run(*pack, std::slice::from_ref(place)).await.is_ok()
+                let mut ok = self.check_chunk(&index, chunk, len).await;
+                // A collection may have moved the chunk since the index was loaded (see
+                // `EntryReader::fill`): it is damaged only where the index says it is now.
+                while !ok && reloads < INDEX_RELOADS {
+                    reloads += 1;
+                    let fresh = self.load_index().await?;
+                    let place = |index: &Index| index.get(&chunk).map(|(pack, place)| (*pack, place.offset));
+                    let moved = place(&fresh) != place(&index);
+                    index = fresh;
+                    if !moved {
+                        break;
                     }
-                    _ => false,
-                };
+                    ok = self.check_chunk(&index, chunk, len).await;
+                }
                 if !ok {
                     out.damaged.push(chunk.to_hex());
                 }
             }
         }
         Ok(out)
+    }
+
+    /// Whether a chunk reads back whole, of its length, where `index` says it is.
+    async fn check_chunk(&self, index: &Index, chunk: ChunkId, len: u32) -> bool {
+        match index.get(&chunk) {
+            Some((pack, place)) if place.raw_length == len => {
+                self.read_run(*pack, std::slice::from_ref(place)).await.is_ok()
+            }
+            _ => false,
+        }
     }
 
     /// Garbage collection: deletes packs whose chunks no snapshot uses, and rewrites packs that
@@ -739,23 +854,38 @@ impl Repository {
     /// filter (a false positive keeps a dead chunk), and index files are processed one at a time
     /// (each pack is listed in exactly one index file).
     pub async fn gc(&self) -> Result<GcReport, RepoError> {
-        let gc_key = key(format!("locks/{}.gc", hex::encode(rand::random::<[u8; 16]>())))?;
+        self.gc_as("").await
+    }
+
+    /// [`Repository::gc`] with a lock whose name starts with `owner` (key-safe), so that the
+    /// owner can remove the locks of its collections that a crash interrupted with
+    /// [`Repository::remove_gc_locks`].
+    pub async fn gc_as(&self, owner: &str) -> Result<GcReport, RepoError> {
+        let gc_key = key(format!("locks/{owner}{}.gc", hex::encode(rand::random::<[u8; 16]>())))?;
         let lock = LockFile {
             kind: "gc".into(),
             created: now_ms(),
             refreshed: now_ms(),
         };
-        self.put_lock(&gc_key, &lock).await?;
+        self.clear_dead_locks().await;
+        if let Err(e) = self.put_lock(&gc_key, &lock).await {
+            let _ = self.release_lock(&gc_key).await;
+            return Err(e);
+        }
         let result = self.gc_locked(&gc_key).await;
-        let _ = self.store.delete(&gc_key).await;
-        result
+        // A lock left behind would hold writers back until it went stale: when it cannot go
+        // now, the collection fails (and is retried), its lock remembered as dead.
+        let released = self.release_lock(&gc_key).await;
+        result.and_then(|report| released.map(|()| report))
     }
 
     async fn gc_locked(&self, own: &BlobKey) -> Result<GcReport, RepoError> {
         let mut report = GcReport::default();
         let stale = STALE_LOCK.as_millis() as i64;
         for (k, lock) in self.locks().await? {
-            if &k == own {
+            // Dead locks of this process hold nothing back; a dead writer's packs go in the
+            // sweep of unindexed packs below.
+            if &k == own || self.is_dead_lock(&k) {
                 continue;
             }
             // Another live collection: one at a time.
@@ -785,6 +915,9 @@ impl Repository {
             }
         }
 
+        // A pack the store lost is dropped from the index like a dead one (it cannot be read to
+        // be repacked); `verify` names the backups that needed it.
+        let stored = self.stored_packs().await?;
         for index_key in self.store.list(&key("index")?).await? {
             let sealed = read_all(self.store.get(&index_key).await?).await?;
             let entries = pack::decode_index(&self.keys, &sealed)?;
@@ -799,7 +932,9 @@ impl Repository {
                 let total: u64 = places.iter().map(|p| u64::from(p.length)).sum();
                 let live: Vec<BlobPlace> = places.iter().copied().filter(|p| bloom.contains(&p.id.0)).collect();
                 let live_bytes: u64 = live.iter().map(|p| u64::from(p.length)).sum();
-                if live.is_empty() {
+                if !stored.contains(&pack) {
+                    dead_packs.push((pack, 0));
+                } else if live.is_empty() {
                     dead_packs.push((pack, total));
                 } else if (live_bytes as f64) < REPACK_BELOW * total as f64 {
                     repacks.push((pack, live, total - live_bytes));
@@ -894,7 +1029,65 @@ enum CheckId {
     Sealed,
 }
 
-fn chunk_aad(id: &ChunkId) -> Vec<u8> {
+/// Opens (in place, in `sealed`), decompresses and checks a chunk (its id recomputed).
+pub fn decode_chunk(keys: &Keys, place: &BlobPlace, sealed: &mut [u8]) -> Result<Vec<u8>, RepoError> {
+    let mut out = Vec::new();
+    decode_chunk_into(keys, place, sealed, &mut out, CheckId::Yes)?;
+    Ok(out)
+}
+
+/// Opens (in place, in `sealed`), decompresses and checks a chunk, appending its plain bytes to
+/// `out`.
+fn decode_chunk_into(
+    keys: &Keys,
+    place: &BlobPlace,
+    sealed: &mut [u8],
+    out: &mut Vec<u8>,
+    check: CheckId,
+) -> Result<(), RepoError> {
+    if place.raw_length > CHUNK_LIMIT {
+        return Err(RepoError::Corrupt(format!(
+            "chunk {:?} claims {} bytes, more than any chunk has",
+            place.id, place.raw_length
+        )));
+    }
+    let blob = keys.open_in_place(sealed, &chunk_aad(&place.id))?;
+    let (codec, data) = blob
+        .split_first()
+        .ok_or_else(|| RepoError::Corrupt(format!("chunk {:?} is empty", place.id)))?;
+    let start = out.len();
+    match codec {
+        0 => out.extend_from_slice(data),
+        1 => {
+            out.reserve(place.raw_length as usize);
+            zstd::stream::read::Decoder::new(data)
+                .and_then(|d| d.take(u64::from(place.raw_length) + 1).read_to_end(out))
+                .map_err(|e| RepoError::Corrupt(format!("chunk {:?} does not decompress: {e}", place.id)))?;
+        }
+        c => {
+            return Err(RepoError::Corrupt(format!(
+                "chunk {:?} has unknown codec {c}",
+                place.id
+            )))
+        }
+    }
+    let plain = &out[start..];
+    let id_ok = match check {
+        CheckId::Yes => keys.chunk_id(plain) == place.id,
+        CheckId::Sealed => true,
+    };
+    if plain.len() != place.raw_length as usize || !id_ok {
+        out.truncate(start);
+        return Err(RepoError::Corrupt(format!(
+            "chunk {:?} does not match its id",
+            place.id
+        )));
+    }
+    Ok(())
+}
+
+/// The associated data a chunk's blob is sealed with.
+pub fn chunk_aad(id: &ChunkId) -> Vec<u8> {
     [b"backspace repository v1 chunk ".as_slice(), &id.0].concat()
 }
 
@@ -1410,10 +1603,20 @@ impl SnapshotWriter {
         let mut sealed = vec![0u8; crypto::SEAL_PREFIX];
         serde_json::to_writer(&mut sealed, &snap).map_err(|e| RepoError::Corrupt(e.to_string()))?;
         self.repo.keys.seal_prefixed(&mut sealed, &Snapshot::aad(id));
-        self.handle
-            .block_on(self.repo.store.put(&key(format!("snapshots/{id}"))?, one_shot(sealed)))?;
+        let snapshot_key = key(format!("snapshots/{id}"))?;
+        if let Err(e) = self
+            .handle
+            .block_on(self.repo.store.put(&snapshot_key, one_shot(sealed)))
+        {
+            // A put that failed may still have stored it (its answer lost): no snapshot may
+            // outlive a backup that failed.
+            let _ = self.handle.block_on(self.repo.store.delete(&snapshot_key));
+            return Err(e.into());
+        }
         self.finished = true;
-        self.handle.block_on(self.repo.store.delete(&self.lock_key))?;
+        // The backup is complete. A lock that cannot go now is remembered as dead and goes
+        // with the next writer or collection.
+        let _ = self.handle.block_on(self.repo.release_lock(&self.lock_key));
         Ok((snap, self.stats))
     }
 
@@ -1428,14 +1631,20 @@ impl SnapshotWriter {
         } else {
             packed.names.clone()
         };
+        let index_key = key(format!("index/{}", self.writer_id));
         let result = self.handle.block_on(async move {
+            if !packs.is_empty() {
+                // An index put that failed may still have stored it: it goes before the packs it
+                // names, or a later writer would take their chunks as stored.
+                repo.store.delete(&index_key?).await?;
+            }
             for pack in packs {
                 repo.store.delete(&key(pack.key())?).await?;
             }
-            repo.store.delete(&lock_key).await?;
             Ok::<_, RepoError>(())
         });
-        if let Err(e) = result {
+        let released = self.handle.block_on(self.repo.release_lock(&lock_key));
+        if let Err(e) = result.and(released) {
             tracing::warn!(error = %e, "cleaning up an abandoned repository writer failed; the next collection will");
         }
     }
@@ -1489,10 +1698,36 @@ impl EntryReader {
     }
 
     /// Loads the next run of chunks that lie next to each other in one pack.
+    ///
+    /// Readers take no lock: a collection may rewrite a pack while this reads (the copy and its
+    /// index are written before the old pack goes). When a chunk is missing or its pack fails,
+    /// the index is loaded again; if the chunk moved, it is read where it is now.
     fn fill(&mut self) -> io::Result<bool> {
         if self.next >= self.chunks.len() {
             return Ok(false);
         }
+        let mut reloads = 0;
+        loop {
+            let err = match self.fill_run() {
+                Ok(()) => return Ok(true),
+                Err(e) if reloads < INDEX_RELOADS => e,
+                Err(e) => return Err(e),
+            };
+            reloads += 1;
+            let chunk = self.chunks[self.next].0;
+            let place = |index: &Index| index.get(&chunk).map(|(pack, place)| (*pack, place.offset));
+            let before = place(&self.index);
+            let fresh = self.handle.block_on(self.repo.load_index()).map_err(io::Error::other)?;
+            if place(&fresh) == before {
+                return Err(err);
+            }
+            self.index = Arc::new(fresh);
+            self.state.pack = None;
+        }
+    }
+
+    /// [`EntryReader::fill`] with the index as it is.
+    fn fill_run(&mut self) -> io::Result<()> {
         let missing = |id: &ChunkId| io::Error::other(format!("chunk {id:?} is missing from the repository"));
         let (first_pack, first) = *self
             .index
@@ -1526,7 +1761,7 @@ impl EntryReader {
         }
         self.at = 0;
         self.next = i;
-        Ok(true)
+        Ok(())
     }
 }
 

@@ -588,3 +588,59 @@ mod properties {
         }
     }
 }
+
+/// Found by the fuzz target `repo_decoders`: a stored chunk whose place claims a raw length of
+/// nearly 4 GiB made the decoder reserve that much memory before it looked at the chunk (in an
+/// unencrypted repository anyone who can write the store can seal such a place). The fuzzer's
+/// input, inline: a blob of unknown codec `0xff` claiming 4294836239 bytes; then the same claim on
+/// a raw and a compressed blob.
+#[test]
+fn a_chunk_claiming_gigabytes_is_refused_before_memory_is_reserved() {
+    use backspace_repo::decoders::{chunk_aad, decode_chunk};
+    use backspace_repo::{BlobPlace, ChunkId};
+
+    let keys = Keys::from_master(&[7u8; 32], false);
+    let id = ChunkId([0; 32]);
+    let found = b"\xff\xed\x00\x00\x00a \x19\x99\x99\x99\x99\x99\x99\x98bytes".to_vec();
+    let compressed = [&[1u8][..], &zstd::bulk::compress(b"bytes", 1).unwrap()].concat();
+    for stored in [found, b"\x00bytes".to_vec(), compressed] {
+        let mut sealed = keys.seal(&stored, &chunk_aad(&id));
+        let place = BlobPlace {
+            id,
+            offset: 0,
+            length: sealed.len() as u32,
+            raw_length: 0xfffe_000f,
+        };
+        let err = decode_chunk(&keys, &place, &mut sealed).unwrap_err();
+        assert!(
+            matches!(&err, RepoError::Corrupt(m) if m.contains("claims 4294836239 bytes")),
+            "{err}"
+        );
+    }
+    // The largest chunk any chunker cuts (16 MiB) still decodes.
+    let plain = data(16 << 20, 5);
+    let id = keys.chunk_id(&plain);
+    let mut sealed = keys.seal(&[&[0u8][..], &plain].concat(), &chunk_aad(&id));
+    let place = BlobPlace {
+        id,
+        offset: 0,
+        length: sealed.len() as u32,
+        raw_length: plain.len() as u32,
+    };
+    assert!(decode_chunk(&keys, &place, &mut sealed).unwrap() == plain);
+}
+
+/// Found with the fuzz target `repo_decoders` (snapshot mode): a snapshot whose entry sizes add
+/// up past `u64::MAX` made `Snapshot::size` overflow (a panic in debug builds, a wrapped total in
+/// release ones). The input, inline: the snapshot's JSON as stored, sealed with the test key.
+#[test]
+fn a_snapshot_whose_sizes_overflow_reports_a_saturated_size() {
+    use backspace_repo::decoders::decode_snapshot;
+
+    let keys = Keys::from_master(&[7u8; 32], false);
+    let json = br#"{"version":1,"id":"fuzz","created":1,"meta":null,"entries":[{"name":"a","size":18446744073709551615,"chunks":[]},{"name":"b","size":1,"chunks":[]}]}"#;
+    let mut sealed = keys.seal(json, &Snapshot::aad("fuzz"));
+    let snap = decode_snapshot(&keys, "fuzz", &mut sealed).unwrap();
+    assert_eq!(snap.entries.len(), 2);
+    assert_eq!(snap.size(), u64::MAX);
+}

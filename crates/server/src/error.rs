@@ -13,6 +13,23 @@ pub struct ApiError(pub Error);
 
 pub type ApiResult<T = crate::envelope::Reply> = Result<T, ApiError>;
 
+/// The longest error message sent, in characters. Messages quote what the client sent, and a
+/// hostile client sends a megabyte: the middle of a longer one is cut, keeping its start (what
+/// was wrong) and its end (why).
+const MAX_MESSAGE_CHARS: usize = 1000;
+
+/// `message`, cut to [`MAX_MESSAGE_CHARS`] around an ellipsis.
+pub(crate) fn shorten(message: &str) -> String {
+    let chars = message.chars().count();
+    if chars <= MAX_MESSAGE_CHARS {
+        return message.to_owned();
+    }
+    let (head, tail) = (MAX_MESSAGE_CHARS * 2 / 3, MAX_MESSAGE_CHARS / 3);
+    let start: String = message.chars().take(head).collect();
+    let end: String = message.chars().skip(chars - tail).collect();
+    format!("{start}…{end}")
+}
+
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         Self(e)
@@ -47,10 +64,10 @@ impl IntoResponse for ApiError {
                 tracing::debug!(%reason, "access denied");
                 String::new()
             }
-            other => other.to_string(),
+            other => shorten(&other.to_string()),
         };
         let validation = match &self.0 {
-            Error::Validation { field, message } => Some(ValidationProblem::new(field.clone(), message.clone())),
+            Error::Validation { field, message } => Some(ValidationProblem::new(field.clone(), shorten(message))),
             _ => None,
         };
         let mut response = status.into_response();
@@ -80,5 +97,17 @@ impl IntoResponse for ApiError {
             validation,
         });
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn long_messages_keep_their_start_and_end() {
+        let long = format!("filePath `{}` cannot be used: too long", "x".repeat(5000));
+        let short = super::shorten(&long);
+        assert_eq!(short.chars().count(), super::MAX_MESSAGE_CHARS);
+        assert!(short.starts_with("filePath `xxx") && short.ends_with("cannot be used: too long"));
+        assert_eq!(super::shorten("short"), "short");
     }
 }

@@ -49,18 +49,82 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
-/// Lower-cases every object key, recursively: DocSpace binds property names
-/// case-insensitively, and request DTOs use lower-case names.
-fn lower_keys(value: Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| (k.to_lowercase(), lower_keys(v)))
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(lower_keys).collect()),
-        other => other,
+/// A JSON value whose object keys are lower-cased, recursively (DocSpace binds property names
+/// case-insensitively, and request DTOs use lower-case names), and which refuses an object that
+/// names a property twice, in any case: were the last one to win, a proxy that checked the first
+/// and this server would disagree about what a request says.
+struct LowerKeys(Value);
+
+impl<'de> serde::Deserialize<'de> for LowerKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LowerKeysVisitor).map(Self)
     }
+}
+
+struct LowerKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for LowerKeysVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(LowerKeys(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let lower = key.to_lowercase();
+            if out.contains_key(&lower) {
+                return Err(serde::de::Error::custom(format!(
+                    "the property `{}` is given twice",
+                    key.chars().take(100).collect::<String>()
+                )));
+            }
+            let LowerKeys(v) = map.next_value()?;
+            out.insert(lower, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// Parses a request body: JSON, with lower-cased keys and no property given twice.
+fn parse_body(text: &str) -> Result<Value, ApiError> {
+    serde_json::from_str::<LowerKeys>(text).map(|v| v.0).map_err(|e| {
+        // Only the visitor raises data errors here: a property given twice.
+        let what = if e.is_data() {
+            "The request body is ambiguous"
+        } else {
+            "The request body is not valid JSON"
+        };
+        ApiError(Error::validation("$", format!("{what}: {e}")))
+    })
 }
 
 /// Binds a lower-cased JSON value to `T`, naming the field that failed.
@@ -87,12 +151,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for LenientJson<T> {
         let value = if text.trim().is_empty() {
             Value::Object(Default::default())
         } else {
-            serde_json::from_str::<Value>(text).map_err(|e| {
-                ApiError(Error::validation(
-                    "$",
-                    format!("The request body is not valid JSON: {e}"),
-                ))
-            })?
+            parse_body(text)?
         };
         if !value.is_object() {
             return Err(ApiError(Error::validation(
@@ -100,7 +159,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for LenientJson<T> {
                 "The request body must be a JSON object.",
             )));
         }
-        Ok(Self(bind(lower_keys(value))?))
+        Ok(Self(bind(value)?))
     }
 }
 
@@ -184,9 +243,12 @@ impl<S: Send + Sync, T: FromStr + Send> FromRequestParts<S> for PathId<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(raw) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::not_found("the route needs one path parameter"))?;
+        let Path(raw) = Path::<String>::from_request_parts(parts, state).await.map_err(|e| {
+            ApiError::not_found(format!(
+                "the path parameter is not a valid id for this route: {}",
+                e.body_text()
+            ))
+        })?;
         raw.parse()
             .map(Self)
             .map_err(|_| ApiError::not_found(format!("`{raw}` is not a valid id for this route")))
@@ -213,7 +275,22 @@ mod tests {
 
     #[test]
     fn keys_are_lower_cased_recursively() {
-        let v = lower_keys(serde_json::json!({"UserName":"a","Nested":{"InNer":[{"X":1}]}}));
-        assert_eq!(v, serde_json::json!({"username":"a","nested":{"inner":[{"x":1}]}}));
+        let v = parse_body(r#"{"UserName":"a","Nested":{"InNer":[{"X":1}]},"n":[1.5,-2,null,true]}"#).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"username":"a","nested":{"inner":[{"x":1}]},"n":[1.5,-2,null,true]})
+        );
+    }
+
+    #[test]
+    fn a_property_given_twice_is_refused_in_any_case() {
+        for body in [
+            r#"{"a":1,"a":2}"#,
+            r#"{"Name":"x","NAME":"y"}"#,
+            r#"{"o":[{"k":1,"K":1}]}"#,
+        ] {
+            let e = parse_body(body).unwrap_err().0.to_string();
+            assert!(e.contains("is given twice"), "{body}: {e}");
+        }
     }
 }

@@ -118,6 +118,24 @@ async fn method_not_allowed(method: axum::http::Method) -> ApiError {
     )))
 }
 
+/// The most header bytes (names and values) a request may carry: Kestrel's default
+/// `MaxRequestHeadersTotalSize`, so clients of DocSpace fit. The HTTP layer itself reads up to
+/// about 400 KiB and 100 headers; past those it answers a bare 431 on its own.
+pub const MAX_HEADER_BYTES: usize = 32 << 10;
+
+/// Refuses a request whose headers are over [`MAX_HEADER_BYTES`] before anything reads them
+/// (the guard parses cookies and credentials).
+async fn limit_headers(req: Request, next: middleware::Next) -> axum::response::Response {
+    let size: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+    if size > MAX_HEADER_BYTES {
+        return ApiError(Error::HeadersTooLarge(format!(
+            "the request headers are {size} bytes, more than the {MAX_HEADER_BYTES} bytes the server accepts"
+        )))
+        .into_response();
+    }
+    next.run(req).await
+}
+
 /// The router: the table, each route behind its guard and body limit, with DocSpace-shaped
 /// 404 and 405 answers and the envelope renderer around everything.
 pub fn router(state: AppState) -> Router {
@@ -152,9 +170,31 @@ pub fn router(state: AppState) -> Router {
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(catch_panic))
+        .layer(middleware::from_fn(limit_headers))
         .layer(middleware::from_fn(envelope::render))
         .layer(middleware::from_fn_with_state(state.clone(), ops::track))
         .with_state(state)
+}
+
+/// Answers a request whose handler panicked with a 500 in the DocSpace envelope, instead of a
+/// dropped connection; the panic is logged. (Nothing a handler holds is left half-written by a
+/// panic: writes are transactions and staged blobs.)
+async fn catch_panic(req: Request, next: middleware::Next) -> axum::response::Response {
+    use futures_util::FutureExt;
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    match std::panic::AssertUnwindSafe(next.run(req)).catch_unwind().await {
+        Ok(response) => response,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(%method, path, panic = what, "a request handler panicked");
+            ApiError(Error::Internal(format!("the handler of {path} panicked"))).into_response()
+        }
+    }
 }
 
 /// `handler`, naming its route template for the request metrics.
@@ -228,4 +268,32 @@ pub fn service(
 ) -> impl tower::Service<Request, Response = axum::response::Response, Error = std::convert::Infallible> + Clone {
     let public_url = state.config.public_url.clone();
     router(state).map_request(move |req: Request| prepare(req, public_url.as_deref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_in_the_envelope() {
+        let app = Router::new()
+            .route("/boom", axum::routing::get(|| async { panic!("kaboom") as &str }))
+            .route("/fine", axum::routing::get(|| async { "fine" }))
+            .layer(middleware::from_fn(catch_panic))
+            .layer(middleware::from_fn(envelope::render));
+        let get = |path: &str| Request::builder().uri(path).body(axum::body::Body::empty()).unwrap();
+        let response = app.clone().oneshot(get("/boom")).await.unwrap();
+        assert_eq!(response.status(), 500);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["statusCode"], 500, "{v}");
+        assert!(v["error"]["message"].is_string(), "{v}");
+        assert!(
+            !v.to_string().contains("kaboom"),
+            "the panic's text is logged, not sent: {v}"
+        );
+        let response = app.oneshot(get("/fine")).await.unwrap();
+        assert_eq!(response.status(), 200, "the server goes on after a panic");
+    }
 }

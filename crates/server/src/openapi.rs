@@ -112,10 +112,60 @@ fn operation(
     if let Some(doc) = r.doc {
         op["summary"] = json!(doc.summary);
     }
+    if let Some(success) = unenveloped(r.path) {
+        op["responses"]["200"] = success;
+    }
+    if r.path == "/apisystem/portal/register" {
+        // Registration's own failures are `{error, message}`; the layers around it (body limit,
+        // rate limit) answer with DocSpace's error body.
+        let own = json!({
+            "type": "object",
+            "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+            "required": ["error", "message"],
+        });
+        op["responses"]["default"]["content"]["application/json"]["schema"] = json!({"anyOf": [own, error]});
+    }
     if !parameters.is_empty() {
         op["parameters"] = json!(parameters);
     }
     op
+}
+
+/// The success answer of a route that DocSpace serves outside its envelope; `None` for the
+/// enveloped rest.
+fn unenveloped(path: &str) -> Option<Value> {
+    fn json_body(description: &str, schema: Value) -> Value {
+        json!({"description": description, "content": {"application/json": {"schema": schema}}})
+    }
+    let bytes = json!({"type": "string", "format": "binary"});
+    Some(match path {
+        "/filehandler.ashx" | "/api/2.0/backup/download/{backupid}" => {
+            json!({"description": "The raw bytes", "content": {"application/octet-stream": {"schema": bytes}}})
+        }
+        "/apisystem/portal/register" => json_body(
+            "The new portal",
+            json!({
+                "type": "object",
+                "properties": {"reference": {"type": "string"}, "tenant": {"type": "object"}},
+                "required": ["reference", "tenant"],
+            }),
+        ),
+        // DocSpace's upload handler answers 200 with its own PascalCase body, failures included.
+        "/backupfileupload.ashx" => json_body(
+            "The upload's state, or `Success: false` and a `Message`",
+            json!({
+                "type": "object",
+                "properties": {
+                    "Success": {"type": "boolean"},
+                    "ChunkSize": {"type": "integer"},
+                    "EndUpload": {"type": "boolean"},
+                    "Message": {"type": "string"},
+                },
+                "required": ["Success", "ChunkSize", "EndUpload"],
+            }),
+        ),
+        _ => return None,
+    })
 }
 
 /// `get_api_2_0_backup_verifybackup_backupid`: unique per method and path.

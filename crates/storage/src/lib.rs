@@ -3,7 +3,7 @@
 //! This crate owns where bytes live. It knows nothing of portals, rows or HTTP. Local disk is
 //! [`LocalStore`]; object stores (S3, GCS, Swift) are [`ObjectStore`] through OpenDAL; a WebDAV
 //! folder is [`WebDavStore`]. Retries live in the remote stores; encryption or metrics would be
-//! decorators of the trait.
+//! decorators of the trait; [`faulty`] is one, for tests (faults injected on chosen calls).
 //!
 //! The contract every implementation keeps: a `put` is atomic. Until it returns `Ok` nothing is
 //! visible under the key; after it returns, the whole object is durable. A failed or cancelled
@@ -11,6 +11,7 @@
 //! aborted). This is what lets the metadata store write a row that points at a blob only after
 //! the blob exists.
 
+pub mod faulty;
 mod flush;
 mod key;
 mod local;

@@ -11,14 +11,15 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
 
 /// Temporary files live here, inside the root, so that the final `rename` never crosses a file
-/// system. Stale ones (from a crash mid-`put`) are removed by [`LocalStore::open`].
+/// system. Those of a `put` that died (a crash, `kill -9`) are removed by [`LocalStore::open`].
 const TMP_DIR: &str = ".tmp";
+/// The suffix of a temporary file just created and not yet locked (see [`create_temp`]).
+const UNLOCKED: &str = ".new";
 /// Reads go in pieces of this size: each is one trip to a blocking thread.
 const READ_BUFFER: usize = 1 << 20;
 
-/// A temporary file untouched for this long belongs to a `put` that died. A live `put` writes
-/// all the time; another instance sharing the directory may have one under way right now, so
-/// younger files are left alone.
+/// A temporary file untouched for this long belongs to a `put` that died, whatever its lock
+/// says (for file systems without locks).
 const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Blobs as files under a root directory.
@@ -28,24 +29,17 @@ pub struct LocalStore {
 }
 
 impl LocalStore {
-    /// Opens (creating it if needed) a store at `root`, and removes temporary files a crash
-    /// left behind (those untouched for an hour).
+    /// Opens (creating it if needed) a store at `root`, and removes the temporary files of puts
+    /// that died. A live put holds a lock on its temporary file (another instance sharing the
+    /// directory may have one under way right now); the kernel releases it when the process
+    /// dies, so a file whose lock can be taken is a crash's leftover, however young.
     pub async fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
         let root = root.into();
         let tmp = root.join(TMP_DIR);
         fs::create_dir_all(&tmp).await?;
-        let mut entries = fs::read_dir(&tmp).await?;
-        while let Some(entry) = entries.next_entry().await? {
-            let stale = entry
-                .metadata()
-                .await
-                .and_then(|m| m.modified())
-                .map(|t| t.elapsed().unwrap_or_default() >= STALE_AFTER)
-                .unwrap_or(false);
-            if stale {
-                let _ = fs::remove_file(entry.path()).await;
-            }
-        }
+        tokio::task::spawn_blocking(move || sweep_temporary(&tmp))
+            .await
+            .map_err(io::Error::other)??;
         Ok(Self { root })
     }
 
@@ -76,6 +70,45 @@ fn not_found_or_io(key: &BlobKey, e: io::Error) -> StorageError {
     }
 }
 
+/// Creates a temporary file in `tmp` and locks it for as long as the returned file is open. It
+/// is created under a name with [`UNLOCKED`] and renamed once locked, so a sweep never finds an
+/// unlocked file of a live put under the final temporary name. Keep the file open until it has
+/// been renamed into place.
+fn create_temp(tmp: &Path) -> io::Result<(PathBuf, std::fs::File)> {
+    let name = format!("{:032x}", rand::random::<u128>());
+    let path = tmp.join(&name);
+    let fresh = tmp.join(format!("{name}{UNLOCKED}"));
+    let file = std::fs::File::create(&fresh)?;
+    let locked = file.lock().and_then(|()| std::fs::rename(&fresh, &path));
+    if let Err(e) = locked {
+        let _ = std::fs::remove_file(&fresh);
+        return Err(e);
+    }
+    Ok((path, file))
+}
+
+/// Removes the temporary files of puts that died: those whose lock can be taken, and any
+/// untouched for [`STALE_AFTER`] (a crash between creating and locking one, or a file system
+/// without locks).
+fn sweep_temporary(tmp: &Path) -> io::Result<()> {
+    for entry in std::fs::read_dir(tmp)? {
+        let path = entry?.path();
+        let stale = path
+            .metadata()
+            .and_then(|m| m.modified())
+            .map(|t| t.elapsed().unwrap_or_default() >= STALE_AFTER)
+            .unwrap_or(false);
+        let unlocked = || {
+            !path.to_string_lossy().ends_with(UNLOCKED)
+                && std::fs::File::open(&path).is_ok_and(|f| f.try_lock().is_ok())
+        };
+        if stale || unlocked() {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    Ok(())
+}
+
 /// Makes a rename or a new file durable by syncing its directory.
 async fn sync_dir(dir: &Path) -> io::Result<()> {
     fs::File::open(dir).await?.sync_all().await
@@ -86,9 +119,14 @@ impl LocalStore {
     /// syncs the file and its directory first.
     async fn put_with(&self, key: &BlobKey, mut data: ByteStream, durable: bool) -> Result<u64, StorageError> {
         let final_path = self.path(key);
-        let tmp_path = self.root.join(TMP_DIR).join(format!("{:032x}", rand::random::<u128>()));
+        let tmp = self.root.join(TMP_DIR);
+        let (tmp_path, file) = tokio::task::spawn_blocking(move || create_temp(&tmp))
+            .await
+            .map_err(io::Error::other)
+            .and_then(|r| r)
+            .map_err(|e| io_err(key, e))?;
         let result = async {
-            let mut file = fs::File::create(&tmp_path).await.map_err(|e| io_err(key, e))?;
+            let mut file = fs::File::from_std(file);
             let mut written = 0u64;
             while let Some(chunk) = data.next().await {
                 let chunk = chunk.map_err(|source| StorageError::Input {
@@ -98,13 +136,15 @@ impl LocalStore {
                 file.write_all(&chunk).await.map_err(|e| io_err(key, e))?;
                 written += chunk.len() as u64;
             }
+            file.flush().await.map_err(|e| io_err(key, e))?;
             if durable {
                 file.sync_all().await.map_err(|e| io_err(key, e))?;
             }
-            drop(file);
             let parent = final_path.parent().unwrap_or(&self.root).to_path_buf();
             fs::create_dir_all(&parent).await.map_err(|e| io_err(key, e))?;
+            // Renamed while still open, so still locked: a sweep never takes it for a leftover.
             fs::rename(&tmp_path, &final_path).await.map_err(|e| io_err(key, e))?;
+            drop(file);
             if durable {
                 sync_dir(&parent).await.map_err(|e| io_err(key, e))?;
             }
@@ -125,9 +165,8 @@ impl LocalStore {
     fn put_blocking(&self, key: &BlobKey, data: &mut dyn io::BufRead) -> Result<u64, StorageError> {
         use std::io::Write;
         let final_path = self.path(key);
-        let tmp_path = self.root.join(TMP_DIR).join(format!("{:032x}", rand::random::<u128>()));
+        let (tmp_path, mut file) = create_temp(&self.root.join(TMP_DIR)).map_err(|e| io_err(key, e))?;
         let result = (|| {
-            let mut file = std::fs::File::create(&tmp_path).map_err(|e| io_err(key, e))?;
             let mut written = 0u64;
             loop {
                 let buf = match data.fill_buf() {
@@ -146,12 +185,13 @@ impl LocalStore {
                 data.consume(n);
                 written += n as u64;
             }
-            drop(file);
             let parent = final_path.parent().unwrap_or(&self.root);
             std::fs::create_dir_all(parent).map_err(|e| io_err(key, e))?;
+            // Renamed while still open, so still locked: a sweep never takes it for a leftover.
             std::fs::rename(&tmp_path, &final_path).map_err(|e| io_err(key, e))?;
             Ok(written)
         })();
+        drop(file);
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp_path);
         }
@@ -371,12 +411,19 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn open_removes_only_stale_temporary_files() {
+    async fn open_removes_the_temporary_files_of_dead_puts_only() {
         let root = tempdir();
-        std::fs::create_dir_all(root.join(TMP_DIR)).unwrap();
-        let (old, fresh) = (root.join(TMP_DIR).join("old"), root.join(TMP_DIR).join("fresh"));
-        std::fs::write(&old, b"crashed put").unwrap();
-        std::fs::write(&fresh, b"another instance's put in progress").unwrap();
+        let tmp = root.join(TMP_DIR);
+        std::fs::create_dir_all(&tmp).unwrap();
+        // A put that died a moment ago: its lock went with its process.
+        let crashed = tmp.join("crashed");
+        std::fs::write(&crashed, b"killed put").unwrap();
+        // A put in progress (here or in another instance sharing the directory) holds its lock.
+        let (live, live_file) = create_temp(&tmp).unwrap();
+        // A file just created and not yet locked, and one that stayed so for two hours.
+        let (unlocked, old) = (tmp.join(format!("young{UNLOCKED}")), tmp.join(format!("old{UNLOCKED}")));
+        std::fs::write(&unlocked, b"").unwrap();
+        std::fs::write(&old, b"").unwrap();
         let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
         std::fs::File::options()
             .write(true)
@@ -385,8 +432,13 @@ mod tests {
             .set_modified(two_hours_ago)
             .unwrap();
         LocalStore::open(&root).await.unwrap();
+        assert!(!crashed.exists(), "the file of a killed put survived");
         assert!(!old.exists(), "a stale temporary file survived");
-        assert!(fresh.exists(), "a live temporary file was removed");
+        assert!(live.exists(), "the file of a live put was removed");
+        assert!(unlocked.exists(), "a file about to be locked was removed");
+        drop(live_file);
+        LocalStore::open(&root).await.unwrap();
+        assert!(!live.exists(), "a file whose put ended without renaming it survived");
         let _ = std::fs::remove_dir_all(root);
     }
 

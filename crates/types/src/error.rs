@@ -24,6 +24,8 @@ pub enum ErrorKind {
     MethodNotAllowed,
     /// The body is larger than the configured limit.
     PayloadTooLarge,
+    /// The request's headers are larger than the server reads (431, as Kestrel answers).
+    HeadersTooLarge,
     /// The media type is not supported (.NET `NotSupportedException`).
     UnsupportedMediaType,
     /// Too many attempts; the response carries `Retry-After`.
@@ -59,6 +61,7 @@ impl ErrorKind {
             Self::NotFound => (404, "System.IO.FileNotFoundException", -2147024894),
             Self::MethodNotAllowed => (405, "System.NotSupportedException", -2146233067),
             Self::PayloadTooLarge => (413, "System.ArgumentOutOfRangeException", -2146233086),
+            Self::HeadersTooLarge => (431, "Microsoft.AspNetCore.Http.BadHttpRequestException", -2146232800),
             Self::UnsupportedMediaType => (415, "System.NotSupportedException", -2146233067),
             Self::TooManyRequests => (
                 429,
@@ -76,7 +79,7 @@ impl ErrorKind {
     }
 
     /// Every kind, for tests that walk the table.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         Self::BadRequest,
         Self::Unauthorized,
         Self::AccessDenied,
@@ -84,6 +87,7 @@ impl ErrorKind {
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::PayloadTooLarge,
+        Self::HeadersTooLarge,
         Self::UnsupportedMediaType,
         Self::TooManyRequests,
         Self::Internal,

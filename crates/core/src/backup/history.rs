@@ -222,9 +222,9 @@ pub fn parse_date(text: &str) -> Option<i64> {
         t.to_owned()
     };
     // `+0000` → `+00:00`
-    let bytes = s.as_bytes();
-    if bytes.len() > 5 {
-        let tail = &s[s.len() - 5..];
+    // `get`, not indexing: the last five bytes may start inside a character.
+    let tail = s.len().checked_sub(5).filter(|&at| at > 0).and_then(|at| s.get(at..));
+    if let Some(tail) = tail {
         if (tail.starts_with('+') || tail.starts_with('-')) && tail[1..].bytes().all(|b| b.is_ascii_digit()) {
             s = format!("{}{}:{}", &s[..s.len() - 5], &tail[..3], &tail[3..]);
         }
@@ -252,5 +252,7 @@ mod date_tests {
         assert_eq!(parse_date("2000-01-01T00:00:00.000000+0000"), Some(day));
         assert_eq!(parse_date("2000-01-01T03:00:00+03:00"), Some(day));
         assert_eq!(parse_date("yesterday"), None);
+        // Found by schemathesis: a multi-byte character across the last five bytes.
+        assert_eq!(parse_date("q\u{f0fb9}\u{5bfb3}"), None);
     }
 }

@@ -169,17 +169,50 @@ impl Core {
             .store
             .orphaned_jobs(own, now, self.settings.job_lease.as_millis() as i64)
             .await?;
+        // This instance's own jobs: at start-up, the process that ran them is surely gone (a job
+        // whose lease ran out may belong to an instance that is only cut off, and still runs).
+        // With a time of 0, no lease has run out: only the owner matches.
+        let ours: std::collections::HashSet<TaskId> = match own {
+            Some(me) => self
+                .store
+                .orphaned_jobs(Some(me), 0, 0)
+                .await?
+                .iter()
+                .map(|j| j.id)
+                .collect(),
+            None => Default::default(),
+        };
         for job in &jobs {
-            if let Some(partial) = &job.partial {
-                match tokio::fs::remove_file(partial).await {
-                    Ok(()) => {
-                        tracing::info!(job = %job.id, %partial, "removed the partial output of an interrupted job")
+            let ours = ours.contains(&job.id);
+            // A backup stopped after its record was written, or a restore after its swap, has
+            // happened: it is reported as done, and what it made stays.
+            let done = match job.kind {
+                JobKind::Backup => self.store.record(job.portal_id, job.id).await?.is_some(),
+                JobKind::Restore => job.phase == super::restore::SWAPPED,
+            };
+            if let Some(partial) = job.partial.as_deref().filter(|_| !done) {
+                // The partial archive, or the archive renamed into place before its record.
+                let complete = super::target::archive_of_partial(std::path::Path::new(partial), job.id);
+                for path in std::iter::once(std::path::PathBuf::from(partial)).chain(complete) {
+                    match tokio::fs::remove_file(&path).await {
+                        Ok(()) => {
+                            tracing::info!(job = %job.id, path = %path.display(), "removed the partial output of an interrupted job")
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            tracing::warn!(job = %job.id, path = %path.display(), error = %e, "removing a partial output failed")
+                        }
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => tracing::warn!(job = %job.id, %partial, error = %e, "removing a partial output failed"),
                 }
             }
             if job.kind == JobKind::Restore {
+                // Bytes staged for rows that never came (or that no row kept) go while the
+                // portal is still locked.
+                if ours {
+                    if let Err(e) = self.drop_unreferenced_files(job.portal_id).await {
+                        tracing::warn!(job = %job.id, error = %e, "removing the staged files of an interrupted restore failed");
+                    }
+                }
                 self.store.set_portal_status(job.portal_id, 0, now).await?;
             }
             let what = if job.kind == JobKind::Backup {
@@ -189,11 +222,21 @@ impl Core {
             };
             let end = JobEnd {
                 status: job_status::COMPLETED,
-                error: format!("The server stopped while this {what} was running; it did not finish. Start it again."),
+                error: if done {
+                    String::new()
+                } else {
+                    // A lease also runs out when the instance lost its database for longer.
+                    format!("The server stopped, or lost its database, while this {what} was running; it did not finish. Start it again.")
+                },
                 warning: None,
                 link: None,
             };
             self.store.finish_job(job.id, &end, now).await?;
+            // The process that ran the job is gone: its repository lock goes now, with the
+            // snapshot it may have written without a record.
+            if ours && job.kind == JobKind::Backup {
+                self.release_interrupted_writer(job, done).await;
+            }
         }
         Ok(jobs.len())
     }

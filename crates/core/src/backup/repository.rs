@@ -34,6 +34,8 @@ pub struct Repositories {
     collectors: Arc<Mutex<HashMap<String, Arc<Collector>>>>,
     /// Locations collected at least once by this process's cleaner.
     collected: Mutex<HashSet<String>>,
+    /// Whether the cleaner has opened the repositories the records name (once per process).
+    scanned: AtomicBool,
 }
 
 /// The one collection task of a repository in this process. Requests made while it runs are
@@ -74,6 +76,11 @@ fn repo_error(what: &str) -> impl Fn(RepoError) -> Error + '_ {
         RepoError::NoSnapshot(id) => Error::NotFound(format!("the backup `{id}` is not in the repository at {what}")),
         other => Error::Internal(format!("the repository at {what}: {other}")),
     }
+}
+
+/// The repository writer id of a backup job.
+fn writer_id(job: TaskId) -> String {
+    job.0.simple().to_string()
 }
 
 /// One portal of a backup: its `portal.json` and `files/{id}` entries (prefixed in a server
@@ -147,6 +154,10 @@ impl Core {
         if let Some(repo) = open.get(&location) {
             return Ok((location, repo.clone()));
         }
+        let store = match &self.settings.backup.repository_store {
+            Some(wrap) => (wrap.0)(&location, store),
+            None => store,
+        };
         let settings = &self.settings.backup.repository;
         let secret = match &settings.passphrase {
             Some(p) => Secret::Passphrase(p.expose()),
@@ -163,6 +174,17 @@ impl Core {
             )),
             other => repo_error(&location)(other),
         })?;
+        // No collection of this instance runs in a repository it opens for the first time: the
+        // locks of its collections are leftovers of a crash, holding off every writer.
+        match repo.remove_gc_locks(&self.gc_owner()).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(repository = %location, locks = n, "removed the locks of collections a stop interrupted")
+            }
+            Err(e) => {
+                tracing::warn!(repository = %location, error = %e, "removing the locks of interrupted collections failed")
+            }
+        }
         let repo = Arc::new(repo);
         open.insert(location.clone(), repo.clone());
         Ok((location, repo))
@@ -238,8 +260,9 @@ impl Core {
         let written = tokio::task::spawn_blocking(move || -> Result<_> {
             let repo = writer_repo;
             let err = repo_error(&what);
+            // Named after the job, so that a restart can remove the lock of a job it interrupted.
             let mut w = repo
-                .writer(handle.clone(), previous, job.cancel.clone())
+                .named_writer(handle.clone(), previous, job.cancel.clone(), &writer_id(job.id))
                 .map_err(&err)?;
             let mut done = 0u64;
             let mut missing = 0;
@@ -289,8 +312,16 @@ impl Core {
                 .map(|(snap, stats)| (snap, stats, missing))
         })
         .await
-        .map_err(|e| Error::Internal(format!("the repository writer stopped: {e}")))??;
-        let (snapshot, stats, missing) = written;
+        .map_err(|e| Error::Internal(format!("the repository writer stopped: {e}")))?;
+        let (snapshot, stats, missing) = match written {
+            Ok(written) => written,
+            Err(e) => {
+                // What a failed writer could not remove (the store failed too) goes with a
+                // collection, retried until the store answers again.
+                self.spawn_gc(location.to_owned(), repo);
+                return Err(e);
+            }
+        };
         tracing::info!(
             job = %ctx.id,
             portal = %ctx.portal,
@@ -374,6 +405,7 @@ impl Core {
     /// Starts the repository's collection task, or asks the running one for another pass.
     fn spawn_gc(&self, location: String, repo: Arc<Repository>) {
         let collectors = self.repositories.collectors.clone();
+        let owner = self.gc_owner();
         let collector = {
             let mut map = collectors.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(running) = map.get(&location) {
@@ -389,7 +421,7 @@ impl Core {
             let mut failed_wait = std::time::Duration::from_secs(5);
             loop {
                 collector.again.store(false, Ordering::SeqCst);
-                let wait = match repo.gc().await {
+                let wait = match repo.gc_as(&owner).await {
                     Ok(report) if report.deferred => {
                         tracing::info!(repository = %location, "garbage collection deferred: the repository is in use");
                         Some(DEFERRED_RETRY)
@@ -425,6 +457,84 @@ impl Core {
         });
     }
 
+    /// After a restart, for a backup job this instance ran when it stopped: removes the job's
+    /// writer lock from its repository (the process that held it is gone), and the snapshot it
+    /// wrote unless its record was written, and collects the repository, so the packs the job
+    /// left go now, not once the lock is stale (15 minutes) and something opens the repository
+    /// again. Failures are logged: the lock then goes stale as before.
+    pub(crate) async fn release_interrupted_writer(&self, job: &backspace_meta::Job, recorded: bool) {
+        // The job keeps its target's parameters as a record does.
+        let stored = Stored {
+            portal: job.portal_id,
+            storage_type: job.storage_type,
+            path: "",
+            params: std::borrow::Cow::Borrowed(&job.storage_params),
+        };
+        let target = match super::storage_from_number(job.storage_type) {
+            Some(StorageType::DataStore) => Target::DataStore,
+            Some(StorageType::Local) => match stored.params().get("filepath") {
+                Some(dir) => Target::Local { dir: dir.into() },
+                None => return,
+            },
+            Some(StorageType::ThirdPartyConsumer) => match Self::stored_consumer(&stored) {
+                Ok(consumer) => Target::Consumer(consumer),
+                Err(_) => return,
+            },
+            _ => return,
+        };
+        match self.target_repository(job.portal_id, &target).await {
+            Ok(Some((location, repo))) => {
+                if let Err(e) = repo.remove_writer_lock(&writer_id(job.id)).await {
+                    tracing::warn!(job = %job.id, repository = %location, error = %e, "removing the lock of an interrupted backup failed");
+                    return;
+                }
+                // A snapshot written just before the stop, whose record never came.
+                if !recorded {
+                    if let Err(e) = repo.delete_snapshot(&job.id.to_string()).await {
+                        tracing::warn!(job = %job.id, repository = %location, error = %e, "removing the snapshot of an interrupted backup failed");
+                    }
+                }
+                self.spawn_gc(location, repo);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(job = %job.id, error = %e, "opening the repository of an interrupted backup failed")
+            }
+        }
+    }
+
+    /// Opens the repositories the history records name, and the `DataStore` repository when it
+    /// exists (it may have no record left); failures are logged and left to the next start.
+    async fn open_known_repositories(&self) {
+        if !self.settings.backup.repository.enabled() {
+            return;
+        }
+        let portals = match self.store.portals().await {
+            Ok(portals) => portals.into_iter().map(|p| p.id).chain([super::DUMP_PORTAL]),
+            Err(e) => return tracing::warn!(error = %e, "listing portals for the repositories' collection failed"),
+        };
+        for portal in portals {
+            for record in self.store.records(portal).await.unwrap_or_default() {
+                if let Err(e) = self.stored_repository(&Stored::of(&record)).await {
+                    tracing::warn!(backup = %record.id, error = %e, "opening a backup's repository failed");
+                }
+            }
+        }
+        let config = BlobKey::new("repository/config").expect("a valid key");
+        if let Ok(Some(_)) = self.blobs.size(&config).await {
+            if let Err(e) = self.repository_of(super::DUMP_PORTAL, &Target::DataStore).await {
+                tracing::warn!(error = %e, "opening the DataStore repository failed");
+            }
+        }
+    }
+
+    /// The prefix of this instance's collection locks: from its instance id, which no other
+    /// running instance shares.
+    fn gc_owner(&self) -> String {
+        let digest = blake3::hash(self.settings.instance.as_bytes()).to_hex();
+        format!("{}-", &digest[..16])
+    }
+
     /// Wakes the repository's collection if one waits for the end of a backup.
     fn gc_if_pending(&self, location: &str) {
         let map = self.repositories.collectors.lock().unwrap_or_else(|p| p.into_inner());
@@ -435,8 +545,12 @@ impl Core {
     }
 
     /// The cleaner's step: collects once every open repository with no collection yet in this
-    /// process, which covers deletes whose collection a restart interrupted.
+    /// process, which covers deletes whose collection a restart interrupted. Its first step in
+    /// a process opens the repositories the records name, and the `DataStore` one, for that.
     pub(crate) async fn run_pending_gc(&self) {
+        if !self.repositories.scanned.swap(true, Ordering::SeqCst) {
+            self.open_known_repositories().await;
+        }
         let open: Vec<(String, Arc<Repository>)> = {
             let open = self.repositories.open.lock().await;
             open.iter().map(|(k, v)| (k.clone(), v.clone())).collect()

@@ -14,7 +14,7 @@ use super::stream::StreamReader;
 use super::target::local_path_under_roots;
 use crate::caller::Caller;
 use crate::{Core, Error, Result};
-use backspace_format::{ArchiveReader, Compression, EntryPath, FormatError};
+use backspace_format::{ArchiveReader, Compression, EntryPath, FormatError, Manifest};
 use backspace_meta::{job_status, Job, JobEnd, JobKind, Snapshot};
 use backspace_storage::{BlobKey, BlobStore, ByteStream};
 use backspace_types::datetime::now_ms;
@@ -26,6 +26,9 @@ use std::sync::Arc;
 
 /// The source of a restore from an uploaded file (not a storage type a client can name).
 const UPLOAD_SOURCE: i64 = -1;
+
+/// The phase of a restore whose rows are swapped in: it has happened, whatever stops it after.
+pub(crate) const SWAPPED: &str = "swapped";
 
 /// Where the archive to restore is.
 #[derive(Clone, Debug)]
@@ -179,6 +182,22 @@ impl Core {
             }
             StorageType::Local => {
                 let canonical = local_path_under_roots(&self.settings.backup.local_roots, &path, false)?;
+                // The roots are the server's: a portal's admin does not restore the backup of
+                // another portal of this server from there (it would read that portal's files).
+                // A whole-server archive is refused later for what it is; the server's own
+                // admins may read any.
+                let owners = self
+                    .store
+                    .portals_with_record_at(3, &canonical.display().to_string())
+                    .await?;
+                let foreign = owners
+                    .iter()
+                    .any(|p| *p != caller.portal.id && *p != super::DUMP_PORTAL);
+                if foreign && !self.is_server_admin(caller) {
+                    return Err(Error::InvalidOperation(
+                        "This file is a backup of another portal on this server".to_owned(),
+                    ));
+                }
                 let file_name = canonical
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
@@ -299,6 +318,42 @@ impl Core {
         self.jobs.remove(id);
     }
 
+    /// Deletes the file bytes of `portal` (of every portal for [`super::DUMP_PORTAL`]) that no
+    /// file row uses: what a restore stopped by a crash had staged. For recovery only, while
+    /// the portal is still locked by that restore, so no upload is under way into it.
+    pub(crate) async fn drop_unreferenced_files(&self, portal: PortalId) -> Result<usize> {
+        let portals = if portal == super::DUMP_PORTAL {
+            self.store.portals().await?.into_iter().map(|p| p.id).collect()
+        } else {
+            vec![portal]
+        };
+        let mut dropped = 0;
+        for p in portals {
+            let prefix = crate::portal::portal_prefix(p)
+                .join("files")
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            let used: std::collections::HashSet<String> = self
+                .store
+                .snapshot(p)
+                .await?
+                .files
+                .into_iter()
+                .map(|f| f.blob_key)
+                .collect();
+            let unused: Vec<String> = self
+                .blobs
+                .list(&prefix)
+                .await?
+                .into_iter()
+                .map(|k| k.to_string())
+                .filter(|k| !used.contains(k))
+                .collect();
+            dropped += unused.len();
+            self.delete_blobs(unused).await;
+        }
+        Ok(dropped)
+    }
+
     async fn keep_document_archives(&self, portal: PortalId, snap: &mut Snapshot) -> Result<()> {
         let folders: std::collections::HashSet<_> = snap.folders.iter().map(|f| f.id).collect();
         let documents = super::storage_number(StorageType::Documents);
@@ -354,10 +409,12 @@ impl Core {
         let (meta, total) = match &repo_source {
             Some(r) => (r.snapshot.meta.clone(), r.snapshot.size()),
             None => {
-                // First pass: the whole archive is verified before anything changes.
+                // First pass: the whole archive is verified, and what it holds checked, before
+                // anything changes.
                 let data = self.open_source(source).await?;
                 let reader = StreamReader::new(data, handle.clone());
-                let manifest = tokio::task::spawn_blocking(move || backspace_format::verify(reader, compression))
+                let target = (!dump).then_some(portal);
+                let manifest = tokio::task::spawn_blocking(move || survey(reader, compression, target))
                     .await
                     .map_err(|e| Error::Internal(format!("verifying the archive stopped: {e}")))?
                     .map_err(invalid)?;
@@ -503,6 +560,15 @@ impl Core {
                 used.extend(keys);
                 replaced_all.extend(replaced);
             }
+            // The restore has happened: a stop from here on is reported as its success.
+            ctx.set(SWAPPED, 90);
+            if let Err(e) = self
+                .store
+                .set_job_progress(ctx.id, job_status::RUNNING, 90, SWAPPED, now_ms())
+                .await
+            {
+                tracing::warn!(job = %ctx.id, error = %e, "recording the end of a restore's swap failed");
+            }
             // Staged entries no row uses are dropped.
             let unused: Vec<String> = staged
                 .lock()
@@ -550,8 +616,73 @@ impl Core {
                 .map(|s| s.key.clone())
                 .filter(|k| !committed.contains(k))
                 .collect();
-            self.delete_blobs(leftovers).await;
+            // Recorded first: what the store refuses to delete now, the cleaner deletes later.
+            if let Err(e) = self.store.add_blob_garbage(portal, &leftovers, now_ms()).await {
+                tracing::warn!(error = %e, "recording the staged files of a failed restore as garbage failed");
+            }
+            super::history::collect_blob_garbage(self.store.as_ref(), self.blobs.as_ref(), leftovers).await;
         }
         outcome
     }
+}
+
+/// The first pass over an archive: reads all of it, verifying paths, entry kinds, sizes and
+/// digests against the manifest, and checks that it holds what a restore can put back: one
+/// snapshot of each portal, no entries a backup does not write, and the bytes of every file row,
+/// of the row's size and digest. So an archive that says something impossible is refused before
+/// the portal is locked. `portal` is the target, or `None` for a whole-server archive. The second
+/// pass checks what it stages again: the archive is read twice and trusted neither time.
+fn survey(input: impl Read, compression: Compression, portal: Option<PortalId>) -> Result<Manifest, FormatError> {
+    use super::stage::{entry_target, file_of, read_snapshot};
+    let fail = |m: String| FormatError::Visitor(m);
+    let mut snapshots: Vec<(PortalId, Snapshot)> = Vec::new();
+    // The first entry that cannot be restored; the rest is still read and verified.
+    let mut problem: Option<FormatError> = None;
+    let manifest = ArchiveReader::new(input, compression).read_all(|path, size, entry| {
+        if problem.is_some() {
+            return Ok(());
+        }
+        let checked = entry_target(portal, path).and_then(|(target, name)| {
+            if name == super::SNAPSHOT_ENTRY {
+                if snapshots.iter().any(|(t, _)| *t == target) {
+                    return Err(fail(format!("entry `{path}` appears twice")));
+                }
+                snapshots.push((target, read_snapshot(path, size, entry)?));
+            } else if file_of(&name).is_none() {
+                return Err(fail(format!("unexpected entry `{path}`")));
+            }
+            Ok(())
+        });
+        problem = checked.err();
+        Ok(())
+    })?;
+    // An archive of the other kind (portal or whole server) is refused by the caller as such,
+    // which says more than its entries' names would.
+    let want = if portal.is_some() { "portal" } else { "server" };
+    if manifest.meta.get("kind").and_then(|k| k.as_str()) != Some(want) {
+        return Ok(manifest);
+    }
+    if let Some(p) = problem {
+        return Err(p);
+    }
+    if snapshots.is_empty() {
+        return Err(fail(format!("the archive has no {}", super::SNAPSHOT_ENTRY)));
+    }
+    let lines: std::collections::HashMap<&str, &backspace_format::ManifestEntry> =
+        manifest.entries.iter().map(|e| (e.path.as_str(), e)).collect();
+    for (target, snap) in &snapshots {
+        let prefix = match portal {
+            Some(_) => String::new(),
+            None => format!("portals/{target}/"),
+        };
+        for f in &snap.files {
+            let line = lines
+                .get(format!("{prefix}{}", super::file_entry(f.id)).as_str())
+                .ok_or_else(|| fail(format!("the bytes of file {} are missing", f.id)))?;
+            if line.size != f.size.max(0) as u64 || (!f.blake3.is_empty() && line.blake3 != f.blake3) {
+                return Err(fail(format!("the bytes of file {} do not match its row", f.id)));
+            }
+        }
+    }
+    Ok(manifest)
 }

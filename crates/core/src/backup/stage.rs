@@ -124,6 +124,44 @@ fn batches(entries: &[backspace_repo::SnapshotEntry], index: &backspace_repo::In
     out
 }
 
+/// Which portal an entry belongs to, and its name within that portal: `portal` is the target,
+/// or `None` for a whole-server archive, whose entries are `portals/{id}/…`.
+pub(crate) fn entry_target(portal: Option<PortalId>, path: &EntryPath) -> Result<(PortalId, String), FormatError> {
+    match portal {
+        Some(portal) => Ok((portal, path.as_str().to_owned())),
+        None => {
+            let rest = path.as_str().strip_prefix("portals/").unwrap_or("");
+            let (id, name) = rest.split_once('/').unwrap_or(("", ""));
+            let id = id
+                .parse::<i64>()
+                .map_err(|_| visitor(format!("unexpected entry `{path}`")))?;
+            Ok((PortalId(id), name.to_owned()))
+        }
+    }
+}
+
+/// The file whose bytes an entry holds, by its name within its portal (`files/{id}`).
+pub(crate) fn file_of(name: &str) -> Option<FileId> {
+    name.strip_prefix("files/").and_then(|i| i.parse::<FileId>().ok())
+}
+
+/// Reads a `portal.json` entry of `size` bytes.
+pub(crate) fn read_snapshot(
+    path: &EntryPath,
+    size: u64,
+    entry: &mut dyn Read,
+) -> Result<backspace_meta::Snapshot, FormatError> {
+    if size > MAX_SNAPSHOT_BYTES {
+        return Err(visitor(format!(
+            "{SNAPSHOT_ENTRY} is larger than {MAX_SNAPSHOT_BYTES} bytes"
+        )));
+    }
+    // Parsed as it is read: the rows of a large portal are never held twice, as bytes and as
+    // rows.
+    let mut limited = std::io::BufReader::with_capacity(64 << 10, entry.take(size));
+    serde_json::from_reader(&mut limited).map_err(|e| visitor(format!("entry `{path}` is not a portal snapshot: {e}")))
+}
+
 impl Stager {
     pub(crate) fn new(
         blobs: Arc<dyn BlobStore>,
@@ -149,17 +187,7 @@ impl Stager {
 
     /// Which portal an entry belongs to, and its name within that portal.
     fn target(&self, path: &EntryPath) -> Result<(PortalId, String), FormatError> {
-        match self.portal {
-            Some(portal) => Ok((portal, path.as_str().to_owned())),
-            None => {
-                let rest = path.as_str().strip_prefix("portals/").unwrap_or("");
-                let (id, name) = rest.split_once('/').unwrap_or(("", ""));
-                let id = id
-                    .parse::<i64>()
-                    .map_err(|_| visitor(format!("unexpected entry `{path}`")))?;
-                Ok((PortalId(id), name.to_owned()))
-            }
-        }
+        entry_target(self.portal, path)
     }
 
     /// Stages one entry. `in_flight` holds this thread's unfinished uploads on stores without
@@ -173,16 +201,7 @@ impl Stager {
     ) -> Result<(), FormatError> {
         let (target, name) = self.target(path)?;
         if name == SNAPSHOT_ENTRY {
-            if size > MAX_SNAPSHOT_BYTES {
-                return Err(visitor(format!(
-                    "{SNAPSHOT_ENTRY} is larger than {MAX_SNAPSHOT_BYTES} bytes"
-                )));
-            }
-            // Parsed as it is read: the rows of a large portal are never held twice, as bytes
-            // and as rows.
-            let mut limited = std::io::BufReader::with_capacity(64 << 10, entry.take(size));
-            let snapshot: backspace_meta::Snapshot = serde_json::from_reader(&mut limited)
-                .map_err(|e| visitor(format!("entry `{path}` is not a portal snapshot: {e}")))?;
+            let snapshot = read_snapshot(path, size, entry)?;
             let mut snapshots = self.snapshots.lock().unwrap_or_else(|p| p.into_inner());
             if snapshots.iter().any(|(t, _)| *t == target) {
                 return Err(visitor(format!("entry `{path}` appears twice")));
@@ -190,7 +209,7 @@ impl Stager {
             snapshots.push((target, snapshot));
             return Ok(());
         }
-        let Some(id) = name.strip_prefix("files/").and_then(|i| i.parse::<FileId>().ok()) else {
+        let Some(id) = file_of(&name) else {
             return Err(visitor(format!("unexpected entry `{path}`")));
         };
         let key = BlobKey::new(format!("portals/{target}/files/{}", uuid::Uuid::new_v4().simple())).map_err(visitor)?;

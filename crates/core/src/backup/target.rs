@@ -241,7 +241,10 @@ impl Core {
         match target {
             Target::DataStore => {
                 let key = datastore_key(caller.portal.id, task, file_name)?;
-                self.blobs.put(&key, data).await?;
+                if let Err(e) = self.blobs.put(&key, data).await {
+                    self.discard_failed_put(caller.portal.id, &key).await;
+                    return Err(e.into());
+                }
                 Ok(key.to_string())
             }
             Target::Documents { folder } => {
@@ -256,7 +259,7 @@ impl Core {
             }
             Target::Local { dir } => {
                 let final_path = dir.join(file_name);
-                let partial = dir.join(format!(".{file_name}.{task}.partial"));
+                let partial = partial_path(dir, file_name, task);
                 self.store
                     .set_job_partial(
                         task,
@@ -289,7 +292,11 @@ impl Core {
                 // A missing bucket or a rejected key is named before anything is uploaded (some
                 // servers create a bucket on the first put).
                 store.check().await.map_err(remote(consumer.describe()))?;
-                store.put(&key, data).await.map_err(remote(consumer.describe()))?;
+                if let Err(e) = store.put(&key, data).await {
+                    // A put that failed may still have stored the archive (its answer lost).
+                    let _ = store.delete(&key).await;
+                    return Err(remote(consumer.describe())(e));
+                }
                 Ok(key.to_string())
             }
             Target::Unknown => Err(Error::BadRequest("Unknown storage type.".to_owned())),
@@ -469,6 +476,18 @@ impl Core {
     pub(crate) fn storage_number_of(target: &Target) -> i64 {
         storage_number(target.storage_type())
     }
+
+    /// After a put to the file store failed: it may still have stored the object (its answer
+    /// was lost). The key is recorded as garbage and deleted now, or by the cleaner when the
+    /// store refuses.
+    pub(crate) async fn discard_failed_put(&self, portal: PortalId, key: &BlobKey) {
+        let garbage = vec![key.to_string()];
+        let now = backspace_types::datetime::now_ms();
+        if let Err(e) = self.store.add_blob_garbage(portal, &garbage, now).await {
+            tracing::warn!(%key, error = %e, "recording the key of a failed put as garbage failed");
+        }
+        super::history::collect_blob_garbage(self.store.as_ref(), self.blobs.as_ref(), garbage).await;
+    }
 }
 
 fn blob_key(path: &str) -> Result<BlobKey> {
@@ -477,6 +496,19 @@ fn blob_key(path: &str) -> Result<BlobKey> {
 
 pub(crate) fn datastore_key(portal: PortalId, task: TaskId, file_name: &str) -> Result<BlobKey> {
     blob_key(&format!("backups/{portal}/{}/{file_name}", task.0.simple()))
+}
+
+/// Where a `Local` archive is written until it is complete: a hidden name beside the final one.
+fn partial_path(dir: &Path, file_name: &str, task: TaskId) -> PathBuf {
+    dir.join(format!(".{file_name}.{task}.partial"))
+}
+
+/// The final path of the archive whose partial path a job recorded, for removing it after a
+/// crash between its rename into place and its history record.
+pub(crate) fn archive_of_partial(partial: &Path, task: TaskId) -> Option<PathBuf> {
+    let name = partial.file_name()?.to_str()?;
+    let file_name = name.strip_prefix('.')?.strip_suffix(&format!(".{task}.partial"))?;
+    Some(partial.with_file_name(file_name))
 }
 
 async fn write_local(partial: &Path, final_path: &Path, mut data: ByteStream) -> Result<()> {

@@ -83,7 +83,10 @@ impl Core {
                     None => Error::BadRequest(format!("reading the upload failed: {source}")),
                 })
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                self.discard_failed_put(caller.portal.id, &key).await;
+                return Err(e.into());
+            }
         };
         let digest = hasher
             .lock()

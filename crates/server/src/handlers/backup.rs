@@ -317,7 +317,9 @@ pub struct UploadQuery {
 fn upload_reply(result: Result<bool, ApiError>) -> Response {
     let body = match result {
         Ok(end) => json!({"Success": true, "ChunkSize": backspace_core::backup::CHUNK_SIZE, "EndUpload": end}),
-        Err(e) => json!({"Success": false, "Message": e.0.to_string(), "ChunkSize": 0, "EndUpload": false}),
+        Err(e) => {
+            json!({"Success": false, "Message": crate::error::shorten(&e.0.to_string()), "ChunkSize": 0, "EndUpload": false})
+        }
     };
     let mut response = Response::new(Body::from(body.to_string()));
     response
@@ -332,9 +334,14 @@ fn upload_reply(result: Result<bool, ApiError>) -> Response {
 pub async fn upload(
     State(state): State<AppState>,
     Authed(caller): Authed,
-    LenientQuery(q): LenientQuery<UploadQuery>,
+    query: Result<LenientQuery<UploadQuery>, ApiError>,
     req: axum::extract::Request,
 ) -> Response {
+    // A query that does not bind is answered in this endpoint's shape too.
+    let q = match query {
+        Ok(LenientQuery(q)) => q,
+        Err(e) => return upload_reply(Err(e)),
+    };
     if q.init == Some(true) {
         let total = q.totalsize.unwrap_or(0).max(0) as u64;
         let ext = q.extension.unwrap_or_else(|| "tar.gz".to_owned());

@@ -51,7 +51,13 @@ pub async fn register(
     }
     let req = match body {
         Ok(LenientJson(req)) => req,
-        Err(e) => return register_error(StatusCode::BAD_REQUEST, "params", &e.0.to_string()),
+        Err(e) => {
+            return register_error(
+                StatusCode::BAD_REQUEST,
+                "params",
+                &crate::error::shorten(&e.0.to_string()),
+            )
+        }
     };
     match state.core.register_portal(req).await {
         Ok(RegisterOutcome::Created { portal }) => {
