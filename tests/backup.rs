@@ -728,26 +728,13 @@ async fn an_uploaded_archive_restores_as_a_local_backup() {
     let before = contents(&s, &owner, room).await;
     s.upload(&owner, room, "later.bin", bytes(1000, 6)).await;
 
-    let post = |query: String, body: Option<Vec<u8>>| {
-        let mut req = s
-            .http
-            .post(s.url(&format!("/backupFileUpload.ashx{query}")))
-            .headers(owner.headers());
-        if let Some(b) = body {
-            let part = reqwest::multipart::Part::bytes(b).file_name("chunk");
-            req = req.multipart(reqwest::multipart::Form::new().part("file", part));
-        }
-        async move {
-            let resp = req.send().await.unwrap();
-            assert_eq!(resp.status(), 200);
-            resp.json::<Value>().await.unwrap()
-        }
-    };
-    let init = post(
-        format!("?Init=true&totalSize={}&extension=tar.zst", archive.len()),
-        None,
-    )
-    .await;
+    let init = s
+        .backup_file_upload(
+            &owner,
+            &format!("?Init=true&totalSize={}&extension=tar.zst", archive.len()),
+            None,
+        )
+        .await;
     assert_eq!(
         (init["Success"].clone(), init["EndUpload"].clone()),
         (json!(true), json!(false)),
@@ -755,13 +742,13 @@ async fn an_uploaded_archive_restores_as_a_local_backup() {
     );
     assert!(init["ChunkSize"].as_u64().unwrap() > 0);
     let half = archive.len() / 2;
-    let first = post(String::new(), Some(archive[..half].to_vec())).await;
+    let first = s.backup_file_upload(&owner, "", Some(archive[..half].to_vec())).await;
     assert_eq!(
         (first["Success"].clone(), first["EndUpload"].clone()),
         (json!(true), json!(false)),
         "{first}"
     );
-    let last = post(String::new(), Some(archive[half..].to_vec())).await;
+    let last = s.backup_file_upload(&owner, "", Some(archive[half..].to_vec())).await;
     assert_eq!(
         (last["Success"].clone(), last["EndUpload"].clone()),
         (json!(true), json!(true)),
@@ -776,8 +763,9 @@ async fn an_uploaded_archive_restores_as_a_local_backup() {
     assert_eq!(contents(&s, &owner, room).await, before);
 
     // A chunk past the announced size is refused and drops the upload.
-    post("?Init=true&totalSize=10&extension=tar.zst".into(), None).await;
-    let over = post(String::new(), Some(vec![0; 11])).await;
+    s.backup_file_upload(&owner, "?Init=true&totalSize=10&extension=tar.zst", None)
+        .await;
+    let over = s.backup_file_upload(&owner, "", Some(vec![0; 11])).await;
     assert_eq!(over["Success"], false, "{over}");
     assert!(
         over["Message"]
@@ -786,7 +774,9 @@ async fn an_uploaded_archive_restores_as_a_local_backup() {
             .contains("larger than its announced totalSize"),
         "{over}"
     );
-    let bad = post("?Init=true&totalSize=10&extension=exe".into(), None).await;
+    let bad = s
+        .backup_file_upload(&owner, "?Init=true&totalSize=10&extension=exe", None)
+        .await;
     assert_eq!(bad["Success"], false);
 }
 

@@ -1003,6 +1003,28 @@ impl Harness {
         v["response"]["taskId"].as_str().unwrap().to_owned()
     }
 
+    /// Runs a backup onto a full disk: it fails naming the full disk, the server stays ready,
+    /// history still holds only `first` (returned), and nothing is left behind.
+    async fn backup_fails_for_lack_of_space(&self, target: Target, first: &str) -> BTreeMap<String, String> {
+        let id = self.start_backup(target).await;
+        let done = wait_backup(&self.server, &self.owner).await;
+        assert_eq!(done["taskId"], id.as_str());
+        assert!(
+            done["error"].as_str().unwrap().contains("No space left on device"),
+            "the error does not name the full disk: {done}"
+        );
+        let (status, ready) = self.server.get("/readyz", &Auth::none()).await;
+        assert_eq!(status, 200, "{ready}");
+        let history = self.history().await;
+        assert_eq!(
+            history.keys().map(String::as_str).collect::<Vec<_>>(),
+            [first],
+            "{history:?}"
+        );
+        self.assert_clean().await;
+        history
+    }
+
     /// Asserts that nothing unreferenced is left once the cleanup after a start had its time.
     async fn assert_clean(&self) {
         let deadline = Instant::now() + CLEANUP_DEADLINE;
@@ -1302,18 +1324,7 @@ async fn full_disk_under_a_local_target(local_repository: bool) {
     let first = h.backup(Target::Archive).await;
     let first_content = h.current.clone();
     h.add_file(24 << 20).await;
-    let id = h.start_backup(Target::Archive).await;
-    let done = wait_backup(&h.server, &h.owner).await;
-    assert_eq!(done["taskId"], id.as_str());
-    assert!(
-        done["error"].as_str().unwrap().contains("No space left on device"),
-        "the error does not name the full disk: {done}"
-    );
-    let (status, ready) = h.server.get("/readyz", &Auth::none()).await;
-    assert_eq!(status, 200, "{ready}");
-    let history = h.history().await;
-    assert_eq!(history.keys().collect::<Vec<_>>(), [&first], "{history:?}");
-    h.assert_clean().await;
+    let history = h.backup_fails_for_lack_of_space(Target::Archive, &first).await;
     eprintln!("the backup failed and left nothing: {:?}", started.elapsed());
     // The earlier backup restores byte for byte while the disk is still full.
     h.check_records(&history).await;
@@ -1358,18 +1369,7 @@ async fn a_full_file_store_fails_a_datastore_backup_cleanly() {
     let first = h.backup(Target::Repository).await;
     // Uploaded while there is room; its backup then has none.
     h.add_file(32 << 20).await;
-    let id = h.start_backup(Target::Repository).await;
-    let done = wait_backup(&h.server, &h.owner).await;
-    assert_eq!(done["taskId"], id.as_str());
-    assert!(
-        done["error"].as_str().unwrap().contains("No space left on device"),
-        "the error does not name the full disk: {done}"
-    );
-    let (status, ready) = h.server.get("/readyz", &Auth::none()).await;
-    assert_eq!(status, 200, "{ready}");
-    let history = h.history().await;
-    assert_eq!(history.keys().collect::<Vec<_>>(), [&first], "{history:?}");
-    h.assert_clean().await;
+    h.backup_fails_for_lack_of_space(Target::Repository, &first).await;
     disk.resize(256 << 20);
     let next = h.backup(Target::Repository).await;
     let history = h.history().await;

@@ -2025,28 +2025,15 @@ fn consistent(entries: &[(String, Vec<u8>)], meta: &Value) -> Vec<u8> {
 /// Uploads `archive` through `/backupFileUpload.ashx` as the DocSpace web UI does, then asks for
 /// a restore of it; returns the start's status and body.
 async fn restore_uploaded(s: &TestServer, auth: &Auth, archive: &[u8]) -> (u16, Value) {
-    let post = |query: String, chunk: Option<Vec<u8>>| {
-        let mut req = s
-            .http
-            .post(s.url(&format!("/backupFileUpload.ashx{query}")))
-            .headers(auth.headers());
-        if let Some(b) = chunk {
-            let part = reqwest::multipart::Part::bytes(b).file_name("chunk");
-            req = req.multipart(reqwest::multipart::Form::new().part("file", part));
-        }
-        async move {
-            let resp = req.send().await.unwrap();
-            assert_eq!(resp.status(), 200);
-            resp.json::<Value>().await.unwrap()
-        }
-    };
-    let init = post(
-        format!("?Init=true&totalSize={}&extension=tar.zst", archive.len()),
-        None,
-    )
-    .await;
+    let init = s
+        .backup_file_upload(
+            auth,
+            &format!("?Init=true&totalSize={}&extension=tar.zst", archive.len()),
+            None,
+        )
+        .await;
     assert_eq!(init["Success"], true, "{init}");
-    let last = post(String::new(), Some(archive.to_vec())).await;
+    let last = s.backup_file_upload(auth, "", Some(archive.to_vec())).await;
     assert_eq!(
         (&last["Success"], &last["EndUpload"]),
         (&json!(true), &json!(true)),

@@ -282,6 +282,23 @@ impl TestServer {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// One request of the chunked `/backupFileUpload.ashx` upload (as the DocSpace web UI makes
+    /// it): `query` as given, `chunk` as the multipart `file` part. Asserts 200 (the handler's
+    /// own `{Success, …}` body says whether it worked) and returns the body.
+    pub async fn backup_file_upload(&self, auth: &Auth, query: &str, chunk: Option<Vec<u8>>) -> Value {
+        let mut req = self
+            .http
+            .post(self.url(&format!("/backupFileUpload.ashx{query}")))
+            .headers(auth.headers());
+        if let Some(b) = chunk {
+            let part = reqwest::multipart::Part::bytes(b).file_name("chunk");
+            req = req.multipart(reqwest::multipart::Form::new().part("file", part));
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.json::<Value>().await.unwrap()
+    }
+
     pub async fn download(&self, auth: &Auth, file: i64) -> (u16, Vec<u8>) {
         let resp = self
             .http
