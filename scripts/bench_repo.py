@@ -729,7 +729,7 @@ class Server:
         os.makedirs(self.roots, exist_ok=True)
         os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
         env = dict(os.environ, BACKSPACE_OWNER_EMAIL=EMAIL, BACKSPACE_OWNER_PASSWORD=PASSWORD,
-                   BACKSPACE_LOCAL_BACKUP_ROOTS=self.roots, BACKSPACE_LOG="warn",
+                   BACKSPACE_LOCAL_BACKUP_ROOTS=self.roots, BACKSPACE_LOG=os.environ.get("BACKSPACE_LOG", "warn"),
                    BACKSPACE_REPOSITORY_PASSPHRASE=PASSPHRASE, BACKSPACE_MAX_UPLOAD_BYTES=str(GiB))
         self.stderr = open(self.log_path, "w")
         try:

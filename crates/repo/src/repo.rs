@@ -1029,6 +1029,13 @@ enum CheckId {
     Sealed,
 }
 
+thread_local! {
+    /// Each thread's zstd decompression context, made once: a context per chunk costs its
+    /// allocation and set-up for every few kilobytes decoded.
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// Opens (in place, in `sealed`), decompresses and checks a chunk (its id recomputed).
 pub fn decode_chunk(keys: &Keys, place: &BlobPlace, sealed: &mut [u8]) -> Result<Vec<u8>, RepoError> {
     let mut out = Vec::new();
@@ -1059,9 +1066,19 @@ fn decode_chunk_into(
     match codec {
         0 => out.extend_from_slice(data),
         1 => {
+            // Into the spare room after `start`: a frame that claims more than the chunk's
+            // length fails for lack of room instead of growing the buffer.
             out.reserve(place.raw_length as usize);
-            zstd::stream::read::Decoder::new(data)
-                .and_then(|d| d.take(u64::from(place.raw_length) + 1).read_to_end(out))
+            let mut room = io::Cursor::new(&mut *out);
+            room.set_position(start as u64);
+            DECOMPRESSOR
+                .with_borrow_mut(|d| match d {
+                    Some(d) => d.decompress_to_buffer(data, &mut room),
+                    None => {
+                        let d = d.insert(zstd::bulk::Decompressor::new()?);
+                        d.decompress_to_buffer(data, &mut room)
+                    }
+                })
                 .map_err(|e| RepoError::Corrupt(format!("chunk {:?} does not decompress: {e}", place.id)))?;
         }
         c => {

@@ -512,6 +512,13 @@ fn golden_vectors() {
     let sealed = enc.seal(b"plain", b"aad");
     assert_eq!(sealed.len(), 24 + 5 + 16);
     assert_ne!(enc.seal(b"plain", b"aad"), sealed, "a fresh nonce every time");
+    // A blob sealed by the first implementation (RustCrypto's XChaCha20Poly1305, nonce 1..=24):
+    // repositories written before the cipher changed still open.
+    let earlier = "0102030405060708090a0b0c0d0e0f101112131415161718\
+                   90790c203a691706a54cc9bdb24fcebdce0e449d15";
+    let earlier = hex::decode(earlier).unwrap();
+    assert_eq!(enc.open(&earlier, b"aad").unwrap(), b"plain");
+    assert!(enc.open(&earlier, b"other").is_err());
     for i in 0..sealed.len() {
         let mut t = sealed.clone();
         t[i] ^= 1;

@@ -25,6 +25,8 @@ pub enum Op {
     PutUnsynced,
     /// [`BlobStore::put_unsynced_blocking`].
     PutUnsyncedBlocking,
+    /// [`BlobStore::create_unsynced_blocking`].
+    CreateUnsyncedBlocking,
     Get,
     GetRange,
     /// [`BlobStore::open_blocking`].
@@ -36,10 +38,11 @@ pub enum Op {
 }
 
 impl Op {
-    pub const ALL: [Op; 10] = [
+    pub const ALL: [Op; 11] = [
         Op::Put,
         Op::PutUnsynced,
         Op::PutUnsyncedBlocking,
+        Op::CreateUnsyncedBlocking,
         Op::Get,
         Op::GetRange,
         Op::OpenBlocking,
@@ -49,7 +52,12 @@ impl Op {
         Op::Sync,
     ];
     /// Every way to write an object (the blocking one included).
-    pub const WRITES: [Op; 3] = [Op::Put, Op::PutUnsynced, Op::PutUnsyncedBlocking];
+    pub const WRITES: [Op; 4] = [
+        Op::Put,
+        Op::PutUnsynced,
+        Op::PutUnsyncedBlocking,
+        Op::CreateUnsyncedBlocking,
+    ];
     /// Every way to read an object (the blocking one included).
     pub const READS: [Op; 3] = [Op::Get, Op::GetRange, Op::OpenBlocking];
 }
@@ -334,7 +342,41 @@ impl BufRead for CutReader<'_> {
     }
 }
 
+/// A blocking write of the inner store.
+type BlockingWrite<'a> = dyn Fn(&BlobKey, &mut dyn BufRead) -> Option<Result<u64, StorageError>> + 'a;
+
 impl Faulty {
+    /// A blocking write (`op`, done by `put`) with the faults the rules give it.
+    fn write_blocking(
+        &self,
+        op: Op,
+        key: &BlobKey,
+        data: &mut dyn BufRead,
+        put: &BlockingWrite<'_>,
+    ) -> Option<Result<u64, StorageError>> {
+        match self.decide(op, key.as_str()) {
+            None => put(key, data),
+            Some(Fault::Error) => Some(Err(injected(key.as_str(), "write refused"))),
+            Some(Fault::Partial(n)) => {
+                let mut cut = CutReader { inner: data, left: n };
+                let _ = put(key, &mut cut);
+                Some(Err(injected(key.as_str(), &format!("write broke after {n} bytes"))))
+            }
+            Some(Fault::Delay(d)) => {
+                std::thread::sleep(d);
+                put(key, data)
+            }
+            Some(Fault::Vanish) => {
+                self.vanish_blocking(key);
+                put(key, data)
+            }
+            Some(Fault::ErrorAfter) => match put(key, data)? {
+                Ok(_) => Some(Err(injected(key.as_str(), "write acknowledgement lost"))),
+                Err(e) => Some(Err(e)),
+            },
+        }
+    }
+
     /// A vanish on a blocking path: on the calling thread's runtime, or (a plain thread) on a
     /// runtime of its own.
     fn vanish_blocking(&self, key: &BlobKey) {
@@ -513,27 +555,15 @@ impl BlobStore for Faulty {
     }
 
     fn put_unsynced_blocking(&self, key: &BlobKey, data: &mut dyn BufRead) -> Option<Result<u64, StorageError>> {
-        match self.decide(Op::PutUnsyncedBlocking, key.as_str()) {
-            None => self.inner.put_unsynced_blocking(key, data),
-            Some(Fault::Error) => Some(Err(injected(key.as_str(), "write refused"))),
-            Some(Fault::Partial(n)) => {
-                let mut cut = CutReader { inner: data, left: n };
-                let _ = self.inner.put_unsynced_blocking(key, &mut cut);
-                Some(Err(injected(key.as_str(), &format!("write broke after {n} bytes"))))
-            }
-            Some(Fault::Delay(d)) => {
-                std::thread::sleep(d);
-                self.inner.put_unsynced_blocking(key, data)
-            }
-            Some(Fault::Vanish) => {
-                self.vanish_blocking(key);
-                self.inner.put_unsynced_blocking(key, data)
-            }
-            Some(Fault::ErrorAfter) => match self.inner.put_unsynced_blocking(key, data)? {
-                Ok(_) => Some(Err(injected(key.as_str(), "write acknowledgement lost"))),
-                Err(e) => Some(Err(e)),
-            },
-        }
+        self.write_blocking(Op::PutUnsyncedBlocking, key, data, &|k, d| {
+            self.inner.put_unsynced_blocking(k, d)
+        })
+    }
+
+    fn create_unsynced_blocking(&self, key: &BlobKey, data: &mut dyn BufRead) -> Option<Result<u64, StorageError>> {
+        self.write_blocking(Op::CreateUnsyncedBlocking, key, data, &|k, d| {
+            self.inner.create_unsynced_blocking(k, d)
+        })
     }
 
     async fn delete_prefix(&self, prefix: &BlobKey) -> Result<(), StorageError> {

@@ -96,6 +96,15 @@ pub trait BlobStore: Send + Sync + 'static {
         None
     }
 
+    /// [`BlobStore::put_unsynced_blocking`] for a key that no one uses or refers to yet (a fresh,
+    /// random one), where a store may skip what makes a put atomic. A failure or a crash may
+    /// leave part of the bytes under the key: the caller deletes it after a failure, and finds
+    /// it unreferenced after a crash. A blob already under the key makes it fail on stores that
+    /// can tell. `None`, with `data` untouched, when the store has no blocking writes.
+    fn create_unsynced_blocking(&self, key: &BlobKey, data: &mut dyn io::BufRead) -> Option<Result<u64, StorageError>> {
+        self.put_unsynced_blocking(key, data)
+    }
+
     /// Deletes every blob under `prefix`.
     async fn delete_prefix(&self, prefix: &BlobKey) -> Result<(), StorageError> {
         for key in self.list(prefix).await? {

@@ -163,28 +163,10 @@ impl LocalStore {
     /// [`LocalStore::put_with`] without syncing, with blocking I/O, straight from `data`'s
     /// buffer.
     fn put_blocking(&self, key: &BlobKey, data: &mut dyn io::BufRead) -> Result<u64, StorageError> {
-        use std::io::Write;
         let final_path = self.path(key);
         let (tmp_path, mut file) = create_temp(&self.root.join(TMP_DIR)).map_err(|e| io_err(key, e))?;
         let result = (|| {
-            let mut written = 0u64;
-            loop {
-                let buf = match data.fill_buf() {
-                    Ok([]) => break,
-                    Ok(buf) => buf,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(source) => {
-                        return Err(StorageError::Input {
-                            key: key.to_string(),
-                            source,
-                        })
-                    }
-                };
-                let n = buf.len();
-                file.write_all(buf).map_err(|e| io_err(key, e))?;
-                data.consume(n);
-                written += n as u64;
-            }
+            let written = copy_all(key, data, &mut file)?;
             let parent = final_path.parent().unwrap_or(&self.root);
             std::fs::create_dir_all(parent).map_err(|e| io_err(key, e))?;
             // Renamed while still open, so still locked: a sweep never takes it for a leftover.
@@ -197,6 +179,53 @@ impl LocalStore {
         }
         result
     }
+
+    /// Writes a new file straight under `key`'s path, without a temporary file or a rename:
+    /// for keys nothing refers to yet (see [`BlobStore::create_unsynced_blocking`]). A file
+    /// already there makes it fail. On a failure, what was written is removed.
+    fn create_blocking(&self, key: &BlobKey, data: &mut dyn io::BufRead) -> Result<u64, StorageError> {
+        let path = self.path(key);
+        let create = || std::fs::File::options().write(true).create_new(true).open(&path);
+        let mut file = match create() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // The key's directory does not exist yet (checked only now: one call less for
+                // every file of a directory that does).
+                let parent = path.parent().unwrap_or(&self.root);
+                std::fs::create_dir_all(parent).and_then(|()| create())
+            }
+            other => other,
+        }
+        .map_err(|e| io_err(key, e))?;
+        let result = copy_all(key, data, &mut file);
+        drop(file);
+        if result.is_err() {
+            let _ = std::fs::remove_file(&path);
+        }
+        result
+    }
+}
+
+/// Writes `data` to its end into `file`; the bytes written.
+fn copy_all(key: &BlobKey, data: &mut dyn io::BufRead, file: &mut std::fs::File) -> Result<u64, StorageError> {
+    use std::io::Write;
+    let mut written = 0u64;
+    loop {
+        let buf = match data.fill_buf() {
+            Ok([]) => return Ok(written),
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(source) => {
+                return Err(StorageError::Input {
+                    key: key.to_string(),
+                    source,
+                })
+            }
+        };
+        let n = buf.len();
+        file.write_all(buf).map_err(|e| io_err(key, e))?;
+        data.consume(n);
+        written += n as u64;
+    }
 }
 
 #[async_trait::async_trait]
@@ -207,6 +236,10 @@ impl BlobStore for LocalStore {
 
     fn put_unsynced_blocking(&self, key: &BlobKey, data: &mut dyn io::BufRead) -> Option<Result<u64, StorageError>> {
         Some(self.put_blocking(key, data))
+    }
+
+    fn create_unsynced_blocking(&self, key: &BlobKey, data: &mut dyn io::BufRead) -> Option<Result<u64, StorageError>> {
+        Some(self.create_blocking(key, data))
     }
 
     async fn put(&self, key: &BlobKey, data: ByteStream) -> Result<u64, StorageError> {
@@ -407,6 +440,54 @@ mod tests {
             Some(Err(StorageError::NotFound(_)))
         ));
         store.sync().await.unwrap();
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[tokio::test]
+    async fn creates_write_new_keys_only_and_leave_nothing_when_they_fail() {
+        use std::io::Read;
+        let root = tempdir();
+        let store = LocalStore::open(&root).await.unwrap();
+        let key = BlobKey::new("portals/1/files/new/c").unwrap();
+        let data = vec![3u8; 300_000];
+        let n = store
+            .create_unsynced_blocking(&key, &mut data.as_slice())
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 300_000);
+        let mut back = Vec::new();
+        store
+            .open_blocking(&key)
+            .unwrap()
+            .unwrap()
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, data);
+
+        // A blob already under the key is neither replaced nor removed.
+        let again = store.create_unsynced_blocking(&key, &mut &b"other"[..]).unwrap();
+        assert!(matches!(again, Err(StorageError::Io { .. })), "{again:?}");
+        assert_eq!(read_all(store.get(&key).await.unwrap()).await, data);
+
+        // A source that breaks half-way leaves nothing under its key.
+        struct Failing(usize);
+        impl Read for Failing {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0 == 0 {
+                    return Err(io::Error::other("the source broke"));
+                }
+                self.0 -= 1;
+                buf[..10].fill(1);
+                Ok(10)
+            }
+        }
+        let broken = BlobKey::new("portals/1/files/new/d").unwrap();
+        let result = store
+            .create_unsynced_blocking(&broken, &mut io::BufReader::new(Failing(3)))
+            .unwrap();
+        assert!(matches!(result, Err(StorageError::Input { .. })), "{result:?}");
+        assert_eq!(store.size(&broken).await.unwrap(), None, "a broken create left bytes");
+        assert_eq!(std::fs::read_dir(root.join(TMP_DIR)).unwrap().count(), 0);
         let _ = std::fs::remove_dir_all(root);
     }
 

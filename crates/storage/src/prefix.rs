@@ -70,6 +70,17 @@ impl BlobStore for PrefixStore {
         }
     }
 
+    fn create_unsynced_blocking(
+        &self,
+        key: &BlobKey,
+        data: &mut dyn std::io::BufRead,
+    ) -> Option<Result<u64, StorageError>> {
+        match self.full(key) {
+            Ok(full) => self.inner.create_unsynced_blocking(&full, data),
+            Err(e) => Some(Err(e)),
+        }
+    }
+
     async fn get(&self, key: &BlobKey) -> Result<ByteStream, StorageError> {
         self.inner.get(&self.full(key)?).await
     }

@@ -99,6 +99,21 @@ pub(crate) fn release_heap() {
     }
 }
 
+/// The watcher of a running job (see [`Core::watch_job`]).
+pub(crate) struct JobWatch {
+    done: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl JobWatch {
+    /// Stops the watcher at once (not at its next tick) and waits for the step it may be in
+    /// (a progress write) to end.
+    pub(crate) async fn stop(self) {
+        self.done.cancel();
+        let _ = self.task.await;
+    }
+}
+
 impl Core {
     /// Whether the portal has an unfinished job of `kind`.
     pub(crate) async fn job_running(&self, portal: PortalId, kind: JobKind) -> Result<bool> {
@@ -106,13 +121,15 @@ impl Core {
     }
 
     /// Writes a job's progress while it runs and carries cancel requests from the database to
-    /// its flag. Ends when `done` is set.
-    pub(crate) fn watch_job(self: &Arc<Self>, ctx: JobContext, done: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+    /// its flag, until [`JobWatch::stop`].
+    pub(crate) fn watch_job(self: &Arc<Self>, ctx: JobContext) -> JobWatch {
         let core = self.clone();
-        tokio::spawn(async move {
+        let done = tokio_util::sync::CancellationToken::new();
+        let stopped = done.clone();
+        let task = tokio::spawn(async move {
             let mut last = (-1, "");
             let lease = core.settings.job_lease.as_millis() as i64;
-            while !done.load(Ordering::Relaxed) {
+            while !done.is_cancelled() {
                 // The lease says this instance still runs the job. A job whose lease ran out
                 // (this instance was cut off from the database for longer than the lease) has
                 // been failed by another instance: it stops here and removes its output, so it
@@ -148,9 +165,13 @@ impl Core {
                         ctx.cancel.store(true, Ordering::Relaxed);
                     }
                 }
-                tokio::time::sleep(TICK).await;
+                tokio::select! {
+                    () = done.cancelled() => break,
+                    () = tokio::time::sleep(TICK) => {}
+                }
             }
-        })
+        });
+        JobWatch { done: stopped, task }
     }
 
     /// Recovery: a job whose instance stopped did not finish. It is reported as failed, its

@@ -21,7 +21,6 @@ use backspace_types::datetime::now_ms;
 use backspace_types::dto::backup::RestoreRequest;
 use backspace_types::{FileId, PortalId, StorageType, TaskId};
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// The source of a restore from an uploaded file (not a storage type a client can name).
@@ -277,11 +276,9 @@ impl Core {
         let started = std::time::Instant::now();
         tracing::info!(job = %id, portal = %portal, source = %source.file_name, "restore started");
         ctx.set("verify", 0);
-        let stop = Arc::new(AtomicBool::new(false));
-        let watcher = self.watch_job(ctx.clone(), stop.clone());
+        let watcher = self.watch_job(ctx.clone());
         let result = self.restore_into(portal, &source, &ctx).await;
-        stop.store(true, Ordering::Relaxed);
-        let _ = watcher.await;
+        watcher.stop().await;
         let end = match &result {
             Ok(()) => JobEnd {
                 status: job_status::COMPLETED,

@@ -13,7 +13,7 @@ use backspace_types::datetime::now_ms;
 use backspace_types::{StorageType, TaskId};
 use std::collections::{BTreeMap, HashSet};
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// What a finished backup run produced.
@@ -178,13 +178,11 @@ impl Core {
         let started = std::time::Instant::now();
         tracing::info!(job = %id, portal = %portal, alias = %caller.portal.alias, storage = ?target.storage_type(), scheduled, "backup started");
         ctx.set("snapshot", 0);
-        let stop = Arc::new(AtomicBool::new(false));
-        let watcher = self.watch_job(ctx.clone(), stop.clone());
+        let watcher = self.watch_job(ctx.clone());
         let result = self
             .write_backup(&caller, &target, &ctx, portal == super::DUMP_PORTAL)
             .await;
-        stop.store(true, Ordering::Relaxed);
-        let _ = watcher.await;
+        watcher.stop().await;
         // A last look at the lease before the record is written: when another instance failed
         // this job meanwhile, the archive is removed and no record appears.
         if result.is_ok() && !ctx.is_cancelled() {

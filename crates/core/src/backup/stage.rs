@@ -233,7 +233,10 @@ impl Stager {
             hasher: blake3::Hasher::new(),
             bytes: 0,
         };
-        let fast = self.blobs.put_unsynced_blocking(&key, &mut hashing);
+        // The key is new and random: nothing refers to it before the swap, so the file is
+        // written in place (no temporary file and rename). A failure below deletes it with the
+        // rest of what was staged; a crash leaves it unreferenced, for the restore's recovery.
+        let fast = self.blobs.create_unsynced_blocking(&key, &mut hashing);
         match fast {
             Some(result) => {
                 result.map_err(|e| visitor(format!("staging a file failed: {e}")))?;
@@ -364,9 +367,11 @@ impl Stager {
 
     /// Makes every staged byte durable; returns the `portal.json` entries read.
     pub(crate) fn finish(self) -> Result<Vec<(PortalId, backspace_meta::Snapshot)>, FormatError> {
+        let started = std::time::Instant::now();
         self.handle
             .block_on(self.flusher.finish())
             .map_err(|e| visitor(format!("making the staged files durable failed: {e}")))?;
+        tracing::debug!(job = %self.job.id, millis = started.elapsed().as_millis() as u64, "restore: staged files synced");
         let snapshots = self.snapshots.into_inner().unwrap_or_else(|p| p.into_inner());
         if snapshots.is_empty() {
             return Err(visitor(format!("the archive has no {SNAPSHOT_ENTRY}")));
