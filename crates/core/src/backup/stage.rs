@@ -311,7 +311,10 @@ impl Stager {
         let next = AtomicUsize::new(0);
         let failed = AtomicBool::new(false);
         let entries = &snapshot.entries;
-        let batches = batches(entries, index);
+        let mut batches = batches(entries, index);
+        // Largest first: the threads end together instead of one staging a large file alone at
+        // the end while the others wait.
+        batches.sort_by_key(|b| std::cmp::Reverse(entries[b.clone()].iter().map(|e| e.size).sum::<u64>()));
         let results: Vec<Result<(), FormatError>> = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..WORKERS.min(entries.len().max(1)))
                 .map(|_| {
