@@ -531,8 +531,7 @@ async fn portals_backing_up_and_restoring_at_once_stay_apart() {
     // One portal deletes its whole history; the others' backups, which share chunks with its
     // (the common file), stay whole once its repositories are collected, and still restore.
     let local_repo = root.join("backspace-repository");
-    let store_repo = s.data_dir.join("files/repository");
-    let before = (packs(&local_repo), packs(&store_repo));
+    let before = packs(&local_repo);
     let [_, alpha, beta] = &mut portals[..] else {
         unreachable!()
     };
@@ -541,9 +540,14 @@ async fn portals_backing_up_and_restoring_at_once_stay_apart() {
         .await;
     assert_eq!((status, &v["response"]), (200, &json!(true)), "{v}");
     alpha.backups.clear();
+    // Alpha's large files are its own, in whole packs of the Local repository: their collection
+    // must delete some. In the DataStore repository its few unique bytes may share packs with
+    // the others' (three backups went into it at once, so how they mix depends on timing), which
+    // a collection rightly keeps: there it may delete nothing (it did so once in ten runs under
+    // load), and the test does not wait for it.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while packs(&local_repo).is_superset(&before.0) || packs(&store_repo).is_superset(&before.1) {
-        assert!(Instant::now() < deadline, "the repositories were not collected");
+    while packs(&local_repo).is_superset(&before) {
+        assert!(Instant::now() < deadline, "the Local repository was not collected");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let oldest = beta.backups[0].0.clone();

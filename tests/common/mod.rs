@@ -99,7 +99,11 @@ impl TestServer {
             .env("BACKSPACE_OWNER_EMAIL", OWNER_EMAIL)
             .env("BACKSPACE_OWNER_PASSWORD", OWNER_PASSWORD)
             .env("BACKSPACE_REGISTRATION", "open")
-            .env("BACKSPACE_LOG", "warn")
+            // BACKSPACE_TEST_LOG (say `info`) shows more of a server's log when a test fails.
+            .env(
+                "BACKSPACE_LOG",
+                std::env::var("BACKSPACE_TEST_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            )
             .env_remove("BACKSPACE_CONFIG")
             .env_remove("BACKSPACE_REGISTRATION_SECRET")
             .stdout(Stdio::piped())

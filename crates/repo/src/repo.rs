@@ -645,6 +645,7 @@ impl Repository {
                 flusher: flusher.clone(),
                 pack: PackBuilder::with_capacity(self.pack_capacity()),
                 packed: Packed::default(),
+                compression: Compression::new()?,
             };
             let thread = std::thread::Builder::new()
                 .name(format!("repo-packer-{n}"))
@@ -1007,14 +1008,38 @@ impl Repository {
     }
 }
 
-/// Whether compressing `plain` may pay: small chunks always; larger ones when a 64 KiB sample
-/// from their start compresses by at least 1/16.
-fn looks_compressible(plain: &[u8]) -> bool {
-    const SAMPLE: usize = 64 * 1024;
-    if plain.len() <= 2 * SAMPLE {
-        return true;
+/// A packer's zstd compression (level 1): one context and one output buffer for all its
+/// chunks. A context made for each chunk cost its set-up, and a fresh output buffer (over the
+/// allocator's 1 MiB mapping threshold) a map, page faults and an unmap, twice per chunk.
+struct Compression {
+    context: zstd::bulk::Compressor<'static>,
+    out: Vec<u8>,
+}
+
+impl Compression {
+    fn new() -> Result<Self, RepoError> {
+        let context =
+            zstd::bulk::Compressor::new(1).map_err(|e| RepoError::Refused(format!("zstd could not start: {e}")))?;
+        Ok(Self {
+            context,
+            out: Vec::new(),
+        })
     }
-    zstd::bulk::compress(&plain[..SAMPLE], 1).is_ok_and(|c| c.len() < SAMPLE - SAMPLE / 16)
+
+    /// `plain` compressed, when that saves at least `1/divisor` of it.
+    fn saving(&mut self, plain: &[u8], divisor: usize) -> Option<&[u8]> {
+        self.out.clear();
+        self.out.reserve(zstd::zstd_safe::compress_bound(plain.len()));
+        let n = self.context.compress_to_buffer(plain, &mut self.out).ok()?;
+        (n < plain.len() - plain.len() / divisor).then_some(&self.out[..n])
+    }
+
+    /// Whether compressing `plain` may pay: small chunks always; larger ones when a 64 KiB
+    /// sample from their start compresses by at least 1/16.
+    fn looks_compressible(&mut self, plain: &[u8]) -> bool {
+        const SAMPLE: usize = 64 * 1024;
+        plain.len() <= 2 * SAMPLE || self.saving(&plain[..SAMPLE], 16).is_some()
+    }
 }
 
 fn secret_is_encrypted(secret: Secret<'_>) -> bool {
@@ -1281,6 +1306,7 @@ struct Packer {
     flusher: Arc<Flusher>,
     pack: PackBuilder,
     packed: Packed,
+    compression: Compression,
 }
 
 impl Packer {
@@ -1306,15 +1332,13 @@ impl Packer {
         // zstd level 1, kept only when it saves at least 1/32. A chunk whose first 64 KiB do
         // not compress (media, archives, encrypted files) is stored as it is without trying
         // the rest: most bytes of a portal are such files.
-        let compressed = if looks_compressible(plain) {
-            zstd::bulk::compress(plain, 1)
-                .ok()
-                .filter(|c| c.len() < plain.len() - plain.len() / 32)
+        let compressed = if self.compression.looks_compressible(plain) {
+            self.compression.saving(plain, 32)
         } else {
             None
         };
         let aad = chunk_aad(&id);
-        match &compressed {
+        match compressed {
             Some(c) => self.pack.push_sealed(&self.repo.keys, id, &[&[1], c], &aad, raw),
             None => self.pack.push_sealed(&self.repo.keys, id, &[&[0], plain], &aad, raw),
         }
