@@ -1097,12 +1097,12 @@ fn decode_chunk_into(
             let mut room = io::Cursor::new(&mut *out);
             room.set_position(start as u64);
             DECOMPRESSOR
-                .with_borrow_mut(|d| match d {
-                    Some(d) => d.decompress_to_buffer(data, &mut room),
-                    None => {
-                        let d = d.insert(zstd::bulk::Decompressor::new()?);
-                        d.decompress_to_buffer(data, &mut room)
-                    }
+                .with_borrow_mut(|d| {
+                    let d = match d {
+                        Some(d) => d,
+                        None => d.insert(zstd::bulk::Decompressor::new()?),
+                    };
+                    d.decompress_to_buffer(data, &mut room)
                 })
                 .map_err(|e| RepoError::Corrupt(format!("chunk {:?} does not decompress: {e}", place.id)))?;
         }

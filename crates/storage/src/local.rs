@@ -357,6 +357,33 @@ mod tests {
         out
     }
 
+    /// The blob's bytes, read through the blocking path.
+    fn read_blocking(store: &LocalStore, key: &BlobKey) -> Vec<u8> {
+        use std::io::Read;
+        let mut back = Vec::new();
+        store
+            .open_blocking(key)
+            .unwrap()
+            .unwrap()
+            .read_to_end(&mut back)
+            .unwrap();
+        back
+    }
+
+    /// A source that gives ten bytes `.0` times, then fails.
+    struct Failing(usize);
+
+    impl io::Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0 == 0 {
+                return Err(io::Error::other("the source broke"));
+            }
+            self.0 -= 1;
+            buf[..10].fill(1);
+            Ok(10)
+        }
+    }
+
     fn tempdir() -> PathBuf {
         let dir = std::env::temp_dir().join(format!("backspace-storage-test-{:x}", rand::random::<u64>()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -392,7 +419,6 @@ mod tests {
 
     #[tokio::test]
     async fn blocking_puts_and_reads_are_atomic() {
-        use std::io::Read;
         let root = tempdir();
         let store = LocalStore::open(&root).await.unwrap();
         let key = BlobKey::new("portals/1/files/b").unwrap();
@@ -402,28 +428,10 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(n, 600_000);
-        let mut back = Vec::new();
-        store
-            .open_blocking(&key)
-            .unwrap()
-            .unwrap()
-            .read_to_end(&mut back)
-            .unwrap();
-        assert_eq!(back, data);
+        assert_eq!(read_blocking(&store, &key), data);
         assert_eq!(read_all(store.get(&key).await.unwrap()).await, data);
 
         // A reader that fails half-way stores nothing and keeps the old blob.
-        struct Failing(usize);
-        impl Read for Failing {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                if self.0 == 0 {
-                    return Err(io::Error::other("the source broke"));
-                }
-                self.0 -= 1;
-                buf[..10].fill(1);
-                Ok(10)
-            }
-        }
         let result = store
             .put_unsynced_blocking(&key, &mut io::BufReader::new(Failing(3)))
             .unwrap();
@@ -445,7 +453,6 @@ mod tests {
 
     #[tokio::test]
     async fn creates_write_new_keys_only_and_leave_nothing_when_they_fail() {
-        use std::io::Read;
         let root = tempdir();
         let store = LocalStore::open(&root).await.unwrap();
         let key = BlobKey::new("portals/1/files/new/c").unwrap();
@@ -455,14 +462,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(n, 300_000);
-        let mut back = Vec::new();
-        store
-            .open_blocking(&key)
-            .unwrap()
-            .unwrap()
-            .read_to_end(&mut back)
-            .unwrap();
-        assert_eq!(back, data);
+        assert_eq!(read_blocking(&store, &key), data);
 
         // A blob already under the key is neither replaced nor removed.
         let again = store.create_unsynced_blocking(&key, &mut &b"other"[..]).unwrap();
@@ -470,17 +470,6 @@ mod tests {
         assert_eq!(read_all(store.get(&key).await.unwrap()).await, data);
 
         // A source that breaks half-way leaves nothing under its key.
-        struct Failing(usize);
-        impl Read for Failing {
-            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                if self.0 == 0 {
-                    return Err(io::Error::other("the source broke"));
-                }
-                self.0 -= 1;
-                buf[..10].fill(1);
-                Ok(10)
-            }
-        }
         let broken = BlobKey::new("portals/1/files/new/d").unwrap();
         let result = store
             .create_unsynced_blocking(&broken, &mut io::BufReader::new(Failing(3)))
