@@ -14,7 +14,7 @@
 //! | `config` | JSON, plain: `format`, `version` (1), `id`, `encryption` (`xchacha20poly1305` or `none`), `chunker` sizes, `packSize`, `keySlots` (or `plainKey` when unencrypted) |
 //! | `packs/{h2}/{packId}` | sealed chunk blobs, then the sealed pack header, `u32le` header length, `BSPACK01`; `packId` = BLAKE3 of the whole pack |
 //! | `index/{writerId}` | sealed: `u32le n ‖ n × (chunk id[32] ‖ pack id[32] ‖ u32le offset ‖ u32le length ‖ u32le raw length)` |
-//! | `snapshots/{id}` | sealed JSON: `version`, `id`, `created` (Unix ms), `meta`, `entries[]` of `{name, size, source?, chunks: [[chunk id hex, raw length]]}` |
+//! | `snapshots/{id}` | sealed JSON: `version`, `id`, `created` (Unix ms), `meta`, `entries[]` of `{name, size, source?, blake3?, chunks: [[chunk id hex, raw length]]}` (`blake3`: of the entry's bytes, hashed by the writer as it cut them) |
 //! | `locks/{uuid}.writer`, `locks/{uuid}.gc` | JSON, plain: `kind`, `created`, `refreshed` (Unix ms) of a running writer or garbage collection |
 //!
 //! **Keys.** A random 32-byte master secret; from it, by BLAKE3 key derivation, the seal key, the
@@ -81,4 +81,7 @@ pub enum RepoError {
     /// The input of an entry failed.
     #[error("reading the data failed: {0}")]
     Input(std::io::Error),
+    /// An entry's bytes are not what the caller said they were.
+    #[error("{0}")]
+    Mismatch(String),
 }

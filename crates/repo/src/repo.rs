@@ -118,6 +118,12 @@ pub struct SnapshotEntry {
     /// same source in the next backup reuses the chunks without reading the bytes again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// BLAKE3 of the entry's bytes (64 hex digits), computed by the writer from the very bytes it
+    /// cut into the chunks below (or carried over with reused chunks). The chunks and the
+    /// snapshot are authenticated, so a reader that got every chunk has these bytes without
+    /// hashing them again. Absent in snapshots written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blake3: Option<String>,
     /// `[chunk id, raw length]`, in order (the id as 64 hex digits on the wire).
     pub chunks: Vec<(ChunkId, u32)>,
 }
@@ -624,11 +630,10 @@ impl Repository {
         // The previous snapshot's entries move into `by_source` (the rest is dropped here).
         for e in previous.into_iter().flat_map(|p| p.entries) {
             // Reused only when every chunk is still indexed.
-            if let Some(src) = e
-                .source
-                .filter(|_| e.chunks.iter().all(|(id, _)| index.contains_key(id)))
-            {
-                by_source.insert(src, (e.size, e.chunks));
+            if let Some(src) = e.source.clone() {
+                if e.chunks.iter().all(|(id, _)| index.contains_key(id)) {
+                    by_source.insert(src, e);
+                }
             }
         }
         let flusher = Arc::new(Flusher::start(self.store.clone(), &handle, FLUSH_EVERY));
@@ -1249,7 +1254,8 @@ pub struct SnapshotWriter {
     handle: Handle,
     /// Chunks in the repository, or already handed to the packer.
     known: HashSet<ChunkId>,
-    by_source: HashMap<String, (u64, Vec<(ChunkId, u32)>)>,
+    /// The previous snapshot's entries by source, whose chunks are all still indexed.
+    by_source: HashMap<String, SnapshotEntry>,
     entries: Vec<SnapshotEntry>,
     writer_id: String,
     lock_key: BlobKey,
@@ -1383,27 +1389,33 @@ impl Packer {
 impl SnapshotWriter {
     /// Adds an entry from `reader` (`size` bytes). With a `source` that the previous snapshot
     /// had, the chunks are reused and `reader` is not read (it may then be `None`).
+    ///
+    /// With `blake3` (64 hex digits, what the caller knows the bytes to be), the bytes read must
+    /// hash to it: if they do not, nothing is added and the error is [`RepoError::Mismatch`]
+    /// (the chunks already handed to the packers are stored but unreferenced, for a collection).
     pub fn add(
         &mut self,
         name: &str,
         size: u64,
         source: Option<&str>,
+        blake3: Option<&str>,
         reader: Option<&mut dyn Read>,
     ) -> Result<(), RepoError> {
         if self.last_refresh.elapsed() > REFRESH {
             self.refresh()?;
         }
-        if let Some((prev_size, chunks)) = source.and_then(|s| self.by_source.get(s)) {
-            if *prev_size == size {
-                self.stats.reused_chunks += chunks.len() as u64;
+        if let Some(prev) = source.and_then(|s| self.by_source.get(s)) {
+            if prev.size == size {
+                self.stats.reused_chunks += prev.chunks.len() as u64;
                 self.stats.bytes += size;
-                let chunks = chunks.clone();
-                self.entries.push(SnapshotEntry {
+                let entry = SnapshotEntry {
                     name: name.to_owned(),
                     size,
-                    source: source.map(str::to_owned),
-                    chunks,
-                });
+                    source: prev.source.clone(),
+                    blake3: prev.blake3.clone(),
+                    chunks: prev.chunks.clone(),
+                };
+                self.entries.push(entry);
                 return Ok(());
             }
         }
@@ -1413,12 +1425,14 @@ impl SnapshotWriter {
         let level = fastcdc::v2020::Normalization::Level1;
         let mut chunks = Vec::new();
         let mut total = 0u64;
+        let mut hasher = ::blake3::Hasher::new();
         if size <= u64::from(sizes.max) {
             // Small entries (most files) are read whole and cut in memory: the streaming chunker
             // would allocate its full buffer for each of them.
             let mut bytes = Vec::with_capacity(size as usize);
             reader.take(size).read_to_end(&mut bytes).map_err(RepoError::Input)?;
             total = bytes.len() as u64;
+            hasher.update(&bytes);
             let cuts: Vec<(usize, usize)> =
                 fastcdc::v2020::FastCDC::with_level_and_seed(&bytes, sizes.min, sizes.avg, sizes.max, level, seed)
                     .map(|c| (c.offset, c.length))
@@ -1449,6 +1463,7 @@ impl SnapshotWriter {
                     return Err(RepoError::Cancelled);
                 }
                 total += chunk.data.len() as u64;
+                hasher.update(&chunk.data);
                 chunks.push(self.add_chunk(std::borrow::Cow::Owned(chunk.data))?);
             }
         }
@@ -1456,6 +1471,12 @@ impl SnapshotWriter {
             return Err(RepoError::Input(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 format!("entry `{name}` ended after {total} of {size} bytes"),
+            )));
+        }
+        let digest = hasher.finalize().to_hex().to_string();
+        if blake3.is_some_and(|expected| !expected.eq_ignore_ascii_case(&digest)) {
+            return Err(RepoError::Mismatch(format!(
+                "the bytes of entry `{name}` do not match their digest"
             )));
         }
         if size == 0 {
@@ -1467,6 +1488,7 @@ impl SnapshotWriter {
             name: name.to_owned(),
             size,
             source: source.map(str::to_owned),
+            blake3: Some(digest),
             chunks,
         });
         Ok(())
@@ -1475,13 +1497,13 @@ impl SnapshotWriter {
     /// Whether an entry of `source` and `size` can be added without its bytes (the previous
     /// snapshot had it).
     pub fn knows(&self, source: &str, size: u64) -> bool {
-        self.by_source.get(source).is_some_and(|(s, _)| *s == size)
+        self.by_source.get(source).is_some_and(|e| e.size == size)
     }
 
     /// Adds an entry from memory.
     pub fn add_bytes(&mut self, name: &str, bytes: &[u8]) -> Result<(), RepoError> {
         let mut reader: &[u8] = bytes;
-        self.add(name, bytes.len() as u64, None, Some(&mut reader))
+        self.add(name, bytes.len() as u64, None, None, Some(&mut reader))
     }
 
     /// Adds an entry whose bytes `produce` writes (a serializer), without ever holding them
@@ -1507,7 +1529,7 @@ impl SnapshotWriter {
                 block: Vec::new(),
                 at: 0,
             };
-            let added = self.add(name, size, None, Some(&mut source));
+            let added = self.add(name, size, None, None, Some(&mut source));
             // A producer blocked on the full channel fails once the receiver is gone.
             drop(source);
             let produced = producer

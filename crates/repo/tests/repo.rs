@@ -52,7 +52,7 @@ async fn write(
             .unwrap();
         for (name, bytes, source) in &entries {
             let mut r: &[u8] = bytes;
-            w.add(name, bytes.len() as u64, source.as_deref(), Some(&mut r))
+            w.add(name, bytes.len() as u64, source.as_deref(), None, Some(&mut r))
                 .unwrap();
         }
         w.finish(&id, 1, serde_json::json!({"test": true})).unwrap()
@@ -157,6 +157,62 @@ async fn snapshots_round_trip_and_deduplicate() {
     let mut ids = repo.snapshots().await.unwrap();
     ids.sort();
     assert_eq!(ids, ["s1", "s2", "s3"]);
+}
+
+/// Every entry records the BLAKE3 of its bytes (a reused entry carries it over), and an entry
+/// whose bytes are not what the caller said is refused and left out, small or streamed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_record_their_digest_and_a_wrong_one_is_refused() {
+    let (_dir, store) = store().await;
+    let repo = Arc::new(Repository::create(store, Secret::Passphrase("p")).await.unwrap());
+    let first = portal(3);
+    let (snap1, _) = write(&repo, "s1", first.clone(), None).await;
+    let digests = |snap: &Snapshot| -> Vec<(String, Option<String>)> {
+        snap.entries
+            .iter()
+            .map(|e| (e.name.clone(), e.blake3.clone()))
+            .collect()
+    };
+    let expected: Vec<(String, Option<String>)> = first
+        .iter()
+        .map(|(name, bytes, _)| (name.clone(), Some(blake3::hash(bytes).to_hex().to_string())))
+        .collect();
+    assert_eq!(digests(&snap1), expected);
+    // Reused without reading: the digest comes with the chunks.
+    let (snap2, stats2) = write(&repo, "s2", first.clone(), Some(snap1)).await;
+    assert_eq!(stats2.new_chunks, 0, "{stats2:?}");
+    assert_eq!(digests(&snap2), expected);
+
+    let repo2 = repo.clone();
+    let snap = tokio::task::spawn_blocking(move || {
+        let mut w = repo2
+            .writer(Handle::current(), None, Arc::new(AtomicBool::new(false)))
+            .unwrap();
+        // A small entry (cut in memory) and one larger than a chunk's maximum (streamed).
+        for (name, len) in [("files/small", 100_000usize), ("files/large", 9 << 20)] {
+            let bytes = data(len, len as u64);
+            let right = blake3::hash(&bytes).to_hex().to_string();
+            let wrong = blake3::hash(b"something else").to_hex().to_string();
+            let mut r: &[u8] = &bytes;
+            let refused = w.add(name, len as u64, None, Some(&wrong), Some(&mut r)).unwrap_err();
+            assert!(matches!(refused, RepoError::Mismatch(_)), "{refused}");
+            assert!(refused.to_string().contains(name), "{refused}");
+            let mut r: &[u8] = &bytes;
+            // Upper-case hex is the same digest.
+            w.add(name, len as u64, None, Some(&right.to_ascii_uppercase()), Some(&mut r))
+                .unwrap();
+        }
+        w.finish("s3", 1, serde_json::json!({})).unwrap().0
+    })
+    .await
+    .unwrap();
+    let names: Vec<&str> = snap.entries.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["files/small", "files/large"], "a refused entry was added");
+    let back = read(&repo, "s3").await.unwrap();
+    for (entry, (name, bytes)) in snap.entries.iter().zip(&back) {
+        assert_eq!(&entry.name, name);
+        assert_eq!(entry.blake3.as_deref(), Some(blake3::hash(bytes).to_hex().as_str()));
+    }
 }
 
 /// An entry produced by a serializer is stored as the same chunks as the same bytes added from
@@ -412,7 +468,7 @@ async fn a_cancelled_writer_leaves_nothing_behind() {
             .unwrap();
         let big = data(40 << 20, 8);
         let mut r: &[u8] = &big;
-        w.add("files/big", big.len() as u64, None, Some(&mut r)).unwrap();
+        w.add("files/big", big.len() as u64, None, None, Some(&mut r)).unwrap();
         // Dropped without finishing, after packs were written.
     })
     .await

@@ -495,7 +495,7 @@ impl Core {
                         ArchiveReader::new(reader, compression).read_all(
                             &mut |path: &EntryPath, size: u64, entry: &mut dyn Read| {
                                 let mut entry = std::io::BufReader::with_capacity(256 * 1024, entry);
-                                stager.entry(path, size, &mut entry, &mut in_flight)
+                                stager.entry(path, size, None, &mut entry, &mut in_flight)
                             },
                         )?;
                         stager.drain(&mut in_flight)?;

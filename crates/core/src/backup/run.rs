@@ -28,7 +28,7 @@ pub(crate) struct Produced {
 }
 
 const MISSING_WARNING: &str =
-    "Some files were not included in the backup: their bytes are missing from storage. See the server log.";
+    "Some files were not included in the backup: their bytes are missing from storage or damaged. See the server log.";
 
 /// Where an archive a run produced is, for deleting it again.
 fn stored<'a>(

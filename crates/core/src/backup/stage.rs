@@ -62,10 +62,10 @@ pub(crate) struct Stager {
     job: JobContext,
 }
 
-/// Counts and hashes what is consumed through it.
+/// Counts and (unless the digest is known) hashes what is consumed through it.
 struct Hashing<'a> {
     inner: &'a mut dyn BufRead,
-    hasher: blake3::Hasher,
+    hasher: Option<blake3::Hasher>,
     bytes: u64,
 }
 
@@ -87,11 +87,12 @@ impl BufRead for Hashing<'_> {
     fn consume(&mut self, n: usize) {
         // The bytes consumed are still in the inner buffer: `fill_buf` returns them again
         // without reading.
-        if let Ok(buf) = self.inner.fill_buf() {
-            let n = n.min(buf.len());
-            self.hasher.update(&buf[..n]);
-            self.bytes += n as u64;
+        if let Some(hasher) = &mut self.hasher {
+            if let Ok(buf) = self.inner.fill_buf() {
+                hasher.update(&buf[..n.min(buf.len())]);
+            }
         }
+        self.bytes += n as u64;
         self.inner.consume(n);
     }
 }
@@ -191,11 +192,14 @@ impl Stager {
     }
 
     /// Stages one entry. `in_flight` holds this thread's unfinished uploads on stores without
-    /// blocking writes.
+    /// blocking writes. `digest` is the BLAKE3 of the entry's bytes when the source vouches for
+    /// it (a repository entry, whose chunks are authenticated as they are read): the bytes are
+    /// then not hashed again. Otherwise they are hashed as they are staged.
     pub(crate) fn entry(
         &self,
         path: &EntryPath,
         size: u64,
+        digest: Option<&str>,
         entry: &mut dyn BufRead,
         in_flight: &mut VecDeque<Put>,
     ) -> Result<(), FormatError> {
@@ -230,7 +234,7 @@ impl Stager {
         }
         let mut hashing = Hashing {
             inner: entry,
-            hasher: blake3::Hasher::new(),
+            hasher: digest.is_none().then(blake3::Hasher::new),
             bytes: 0,
         };
         // The key is new and random: nothing refers to it before the swap, so the file is
@@ -258,7 +262,10 @@ impl Stager {
             .get_mut(&(target, id))
         {
             s.size = bytes;
-            s.blake3 = hashing.hasher.finalize().to_hex().to_string();
+            s.blake3 = match (hashing.hasher, digest) {
+                (Some(hasher), _) => hasher.finalize().to_hex().to_string(),
+                (None, digest) => digest.unwrap_or_default().to_ascii_lowercase(),
+            };
         }
         self.flusher.wrote(bytes);
         let seen = self.seen.fetch_add(bytes, Ordering::Relaxed) + bytes;
@@ -339,7 +346,10 @@ impl Stager {
                                                 .map_err(visitor)?,
                                         ),
                                     };
-                                    self.entry(&path, e.size, r, &mut in_flight)?;
+                                    // The entry reader authenticates every chunk and checks
+                                    // its length; the snapshot (authenticated too) says what
+                                    // the chunks hash to, so the bytes are not hashed again.
+                                    self.entry(&path, e.size, e.blake3.as_deref(), r, &mut in_flight)?;
                                 }
                             }
                             Ok(())
