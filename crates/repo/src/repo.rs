@@ -118,14 +118,33 @@ pub struct SnapshotEntry {
     /// same source in the next backup reuses the chunks without reading the bytes again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
-    /// BLAKE3 of the entry's bytes (64 hex digits), computed by the writer from the very bytes it
-    /// cut into the chunks below (or carried over with reused chunks). The chunks and the
-    /// snapshot are authenticated, so a reader that got every chunk has these bytes without
-    /// hashing them again. Absent in snapshots written before it was recorded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub blake3: Option<String>,
+    /// BLAKE3 of the entry's bytes, computed by the writer from the very bytes it cut into the
+    /// chunks below (or carried over with reused chunks). The chunks and the snapshot are
+    /// authenticated, so a reader that got every chunk has these bytes without hashing them
+    /// again. Absent in snapshots written before it was recorded. 64 hex digits on the wire, 32
+    /// bytes in memory (a large portal's snapshot holds tens of thousands of entries).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "hex_digest")]
+    pub blake3: Option<blake3::Hash>,
     /// `[chunk id, raw length]`, in order (the id as 64 hex digits on the wire).
     pub chunks: Vec<(ChunkId, u32)>,
+}
+
+/// An optional BLAKE3 digest as 64 hex digits.
+mod hex_digest {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(digest: &Option<blake3::Hash>, s: S) -> Result<S::Ok, S::Error> {
+        match digest {
+            Some(d) => s.serialize_str(d.to_hex().as_str()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<blake3::Hash>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|hex| blake3::Hash::from_hex(hex).map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 impl Snapshot {
@@ -628,10 +647,12 @@ impl Repository {
         let index = handle.block_on(self.load_index()).map_err(fail)?;
         let mut by_source = HashMap::new();
         // The previous snapshot's entries move into `by_source` (the rest is dropped here).
-        for e in previous.into_iter().flat_map(|p| p.entries) {
+        for mut e in previous.into_iter().flat_map(|p| p.entries) {
             // Reused only when every chunk is still indexed.
-            if let Some(src) = e.source.clone() {
+            // Kept without its name and source (the key): only what a reuse copies.
+            if let Some(src) = e.source.take() {
                 if e.chunks.iter().all(|(id, _)| index.contains_key(id)) {
+                    e.name = String::new();
                     by_source.insert(src, e);
                 }
             }
@@ -1254,7 +1275,8 @@ pub struct SnapshotWriter {
     handle: Handle,
     /// Chunks in the repository, or already handed to the packer.
     known: HashSet<ChunkId>,
-    /// The previous snapshot's entries by source, whose chunks are all still indexed.
+    /// The previous snapshot's entries by source (without name and source), whose chunks are
+    /// all still indexed.
     by_source: HashMap<String, SnapshotEntry>,
     entries: Vec<SnapshotEntry>,
     writer_id: String,
@@ -1411,8 +1433,8 @@ impl SnapshotWriter {
                 let entry = SnapshotEntry {
                     name: name.to_owned(),
                     size,
-                    source: prev.source.clone(),
-                    blake3: prev.blake3.clone(),
+                    source: source.map(str::to_owned),
+                    blake3: prev.blake3,
                     chunks: prev.chunks.clone(),
                 };
                 self.entries.push(entry);
@@ -1473,8 +1495,8 @@ impl SnapshotWriter {
                 format!("entry `{name}` ended after {total} of {size} bytes"),
             )));
         }
-        let digest = hasher.finalize().to_hex().to_string();
-        if blake3.is_some_and(|expected| !expected.eq_ignore_ascii_case(&digest)) {
+        let digest = hasher.finalize();
+        if blake3.is_some_and(|expected| blake3::Hash::from_hex(expected).map_or(true, |e| e != digest)) {
             return Err(RepoError::Mismatch(format!(
                 "the bytes of entry `{name}` do not match their digest"
             )));

@@ -170,7 +170,7 @@ async fn entries_record_their_digest_and_a_wrong_one_is_refused() {
     let digests = |snap: &Snapshot| -> Vec<(String, Option<String>)> {
         snap.entries
             .iter()
-            .map(|e| (e.name.clone(), e.blake3.clone()))
+            .map(|e| (e.name.clone(), e.blake3.map(|d| d.to_hex().to_string())))
             .collect()
     };
     let expected: Vec<(String, Option<String>)> = first
@@ -178,6 +178,12 @@ async fn entries_record_their_digest_and_a_wrong_one_is_refused() {
         .map(|(name, bytes, _)| (name.clone(), Some(blake3::hash(bytes).to_hex().to_string())))
         .collect();
     assert_eq!(digests(&snap1), expected);
+    // 64 hex digits on the wire, and back.
+    let json = serde_json::to_string(&snap1).unwrap();
+    let hex = expected[0].1.as_deref().unwrap();
+    assert!(json.contains(&format!(r#""blake3":"{hex}""#)), "{json}");
+    let back: Snapshot = serde_json::from_str(&json).unwrap();
+    assert_eq!(digests(&back), expected);
     // Reused without reading: the digest comes with the chunks.
     let (snap2, stats2) = write(&repo, "s2", first.clone(), Some(snap1)).await;
     assert_eq!(stats2.new_chunks, 0, "{stats2:?}");
@@ -211,7 +217,7 @@ async fn entries_record_their_digest_and_a_wrong_one_is_refused() {
     let back = read(&repo, "s3").await.unwrap();
     for (entry, (name, bytes)) in snap.entries.iter().zip(&back) {
         assert_eq!(&entry.name, name);
-        assert_eq!(entry.blake3.as_deref(), Some(blake3::hash(bytes).to_hex().as_str()));
+        assert_eq!(entry.blake3, Some(blake3::hash(bytes)));
     }
 }
 

@@ -349,7 +349,8 @@ impl Stager {
                                     // The entry reader authenticates every chunk and checks
                                     // its length; the snapshot (authenticated too) says what
                                     // the chunks hash to, so the bytes are not hashed again.
-                                    self.entry(&path, e.size, e.blake3.as_deref(), r, &mut in_flight)?;
+                                    let digest = e.blake3.map(|d| d.to_hex());
+                                    self.entry(&path, e.size, digest.as_deref(), r, &mut in_flight)?;
                                 }
                             }
                             Ok(())
