@@ -274,8 +274,8 @@ impl Core {
                     }
                     let size = f.size.max(0) as u64;
                     let name = format!("{prefix}{}", super::file_entry(f.id));
-                    let source = (!f.blake3.is_empty()).then(|| format!("blake3:{}:{size}", f.blake3));
                     let digest = (!f.blake3.is_empty()).then_some(f.blake3.as_str());
+                    let source = digest.map(|d| format!("blake3:{d}:{size}"));
                     match &source {
                         // Known from the previous backup: its chunks are in the repository.
                         Some(src) if w.knows(src, size) => {

@@ -199,7 +199,7 @@ impl Stager {
         &self,
         path: &EntryPath,
         size: u64,
-        digest: Option<&str>,
+        digest: Option<blake3::Hash>,
         entry: &mut dyn BufRead,
         in_flight: &mut VecDeque<Put>,
     ) -> Result<(), FormatError> {
@@ -262,10 +262,9 @@ impl Stager {
             .get_mut(&(target, id))
         {
             s.size = bytes;
-            s.blake3 = match (hashing.hasher, digest) {
-                (Some(hasher), _) => hasher.finalize().to_hex().to_string(),
-                (None, digest) => digest.unwrap_or_default().to_ascii_lowercase(),
-            };
+            // One of the two is there: the digest vouched for, or the hash of what was staged.
+            let hashed = hashing.hasher.map(|h| h.finalize());
+            s.blake3 = digest.or(hashed).map(|d| d.to_hex().to_string()).unwrap_or_default();
         }
         self.flusher.wrote(bytes);
         let seen = self.seen.fetch_add(bytes, Ordering::Relaxed) + bytes;
@@ -349,8 +348,7 @@ impl Stager {
                                     // The entry reader authenticates every chunk and checks
                                     // its length; the snapshot (authenticated too) says what
                                     // the chunks hash to, so the bytes are not hashed again.
-                                    let digest = e.blake3.map(|d| d.to_hex());
-                                    self.entry(&path, e.size, digest.as_deref(), r, &mut in_flight)?;
+                                    self.entry(&path, e.size, e.blake3, r, &mut in_flight)?;
                                 }
                             }
                             Ok(())
