@@ -149,9 +149,13 @@ impl Core {
         let mut cancelled = false;
         for portal in portals {
             match self.store.job(portal, JobKind::Backup).await? {
+                // The row first: a job that sees its flag may end at once, and then the row
+                // would no longer take the request although the cancel is what stopped it.
                 Some(job) if !job.is_completed => {
-                    self.jobs.cancel(job.id);
-                    cancelled |= self.store.request_cancel(portal, now_ms()).await?;
+                    if self.store.request_cancel(portal, now_ms()).await? {
+                        self.jobs.cancel(job.id);
+                        cancelled = true;
+                    }
                 }
                 _ => {}
             }
