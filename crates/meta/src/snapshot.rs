@@ -39,13 +39,16 @@ async fn all_rows<T>(
     portal: PortalId,
     decode: fn(&sqlx::any::AnyRow) -> Result<T>,
 ) -> Result<Vec<T>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {columns} FROM {table} WHERE portal_id = $1 ORDER BY id"
-    ))
-    .bind(portal.0)
-    .fetch_all(conn)
-    .await?;
-    rows.iter().map(decode).collect()
+    use futures_util::TryStreamExt;
+    let sql = format!("SELECT {columns} FROM {table} WHERE portal_id = $1 ORDER BY id");
+    // Decoded as they arrive: a large portal's rows are never held twice, as database rows
+    // (each with its own copy of every value and column) and as structs.
+    let mut rows = sqlx::query(&sql).bind(portal.0).fetch(conn);
+    let mut out = Vec::new();
+    while let Some(row) = rows.try_next().await? {
+        out.push(decode(&row)?);
+    }
+    Ok(out)
 }
 
 /// Rows per `INSERT` in a restore: a portal has tens of thousands of files.

@@ -124,7 +124,7 @@ impl Keys {
     }
 
     /// Checks and decrypts `sealed` in place; where its plain bytes are.
-    fn open_range(&self, sealed: &mut [u8], aad: &[u8]) -> Result<std::ops::Range<usize>, RepoError> {
+    pub(crate) fn open_range(&self, sealed: &mut [u8], aad: &[u8]) -> Result<std::ops::Range<usize>, RepoError> {
         let tampered = || RepoError::Corrupt("a sealed blob fails authentication".into());
         if !self.encrypted {
             if sealed.len() < PLAIN_MAC {

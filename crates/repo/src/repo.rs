@@ -716,7 +716,12 @@ impl Repository {
             index,
             chunks: entry.chunks.clone(),
             next: 0,
+            run: Vec::new(),
+            run_at: 0,
+            run_start: 0,
             buffer: Vec::new(),
+            in_raw: false,
+            plain: 0..0,
             at: 0,
             state: ReadState::default(),
         })
@@ -782,16 +787,14 @@ impl Repository {
         Ok(())
     }
 
-    /// [`Repository::read_run`] from a blocking thread, appending the plain chunks to `out`.
-    /// Each chunk is authenticated by its seal, whose associated data is its id: a changed byte
-    /// or a blob moved to another id fails. Its id is not recomputed (a second hash of every
-    /// byte); [`Repository::verify`] does that.
-    fn read_run_into(
+    /// Reads the sealed blobs of a run (consecutive blobs of one pack, as `places`) into
+    /// `state.raw` with one request, from a blocking thread. They are opened one at a time as
+    /// they are read ([`EntryReader`]).
+    fn read_sealed_run(
         &self,
         handle: &Handle,
         pack: PackId,
         places: &[BlobPlace],
-        out: &mut Vec<u8>,
         state: &mut ReadState,
     ) -> Result<(), RepoError> {
         let start = u64::from(places[0].offset);
@@ -802,11 +805,6 @@ impl Repository {
             return Err(RepoError::Corrupt(format!(
                 "pack {pack:?} is shorter than its index says"
             )));
-        }
-        for p in places {
-            let from = (u64::from(p.offset) - start) as usize;
-            let sealed = &mut state.raw[from..from + p.length as usize];
-            decode_chunk_into(&self.keys, p, sealed, out, CheckId::Sealed)?;
         }
         Ok(())
     }
@@ -1103,20 +1101,47 @@ fn decode_chunk_into(
     out: &mut Vec<u8>,
     check: CheckId,
 ) -> Result<(), RepoError> {
+    if let Some(plain) = open_chunk(keys, place, sealed, out, check)? {
+        out.extend_from_slice(&sealed[plain]);
+    }
+    Ok(())
+}
+
+/// Opens (in place, in `sealed`) and checks a chunk. A chunk stored raw is left where it is:
+/// the answer is where its plain bytes lie in `sealed`. A compressed one is decompressed and
+/// appended to `out` (the answer is `None`).
+fn open_chunk(
+    keys: &Keys,
+    place: &BlobPlace,
+    sealed: &mut [u8],
+    out: &mut Vec<u8>,
+    check: CheckId,
+) -> Result<Option<std::ops::Range<usize>>, RepoError> {
     if place.raw_length > CHUNK_LIMIT {
         return Err(RepoError::Corrupt(format!(
             "chunk {:?} claims {} bytes, more than any chunk has",
             place.id, place.raw_length
         )));
     }
-    let blob = keys.open_in_place(sealed, &chunk_aad(&place.id))?;
-    let (codec, data) = blob
-        .split_first()
-        .ok_or_else(|| RepoError::Corrupt(format!("chunk {:?} is empty", place.id)))?;
-    let start = out.len();
-    match codec {
-        0 => out.extend_from_slice(data),
+    let blob = keys.open_range(sealed, &chunk_aad(&place.id))?;
+    if blob.is_empty() {
+        return Err(RepoError::Corrupt(format!("chunk {:?} is empty", place.id)));
+    }
+    let data = blob.start + 1..blob.end;
+    let mismatch = || RepoError::Corrupt(format!("chunk {:?} does not match its id", place.id));
+    let id_ok = |plain: &[u8]| match check {
+        CheckId::Yes => keys.chunk_id(plain) == place.id,
+        CheckId::Sealed => true,
+    };
+    match sealed[blob.start] {
+        0 => {
+            if data.len() != place.raw_length as usize || !id_ok(&sealed[data.clone()]) {
+                return Err(mismatch());
+            }
+            Ok(Some(data))
+        }
         1 => {
+            let start = out.len();
             // Into the spare room after `start`: a frame that claims more than the chunk's
             // length fails for lack of room instead of growing the buffer.
             out.reserve(place.raw_length as usize);
@@ -1128,30 +1153,21 @@ fn decode_chunk_into(
                         Some(d) => d,
                         None => d.insert(zstd::bulk::Decompressor::new()?),
                     };
-                    d.decompress_to_buffer(data, &mut room)
+                    d.decompress_to_buffer(&sealed[data], &mut room)
                 })
                 .map_err(|e| RepoError::Corrupt(format!("chunk {:?} does not decompress: {e}", place.id)))?;
+            let plain = &out[start..];
+            if plain.len() != place.raw_length as usize || !id_ok(plain) {
+                out.truncate(start);
+                return Err(mismatch());
+            }
+            Ok(None)
         }
-        c => {
-            return Err(RepoError::Corrupt(format!(
-                "chunk {:?} has unknown codec {c}",
-                place.id
-            )))
-        }
-    }
-    let plain = &out[start..];
-    let id_ok = match check {
-        CheckId::Yes => keys.chunk_id(plain) == place.id,
-        CheckId::Sealed => true,
-    };
-    if plain.len() != place.raw_length as usize || !id_ok {
-        out.truncate(start);
-        return Err(RepoError::Corrupt(format!(
-            "chunk {:?} does not match its id",
+        c => Err(RepoError::Corrupt(format!(
+            "chunk {:?} has unknown codec {c}",
             place.id
-        )));
+        ))),
     }
-    Ok(())
 }
 
 /// The associated data a chunk's blob is sealed with.
@@ -1752,19 +1768,37 @@ impl Drop for SnapshotWriter {
 }
 
 /// Reads an entry's bytes chunk by chunk, checking each.
+///
+/// Chunks that lie next to each other in one pack are read with one request (a run), and
+/// opened one at a time as the caller reads: a chunk stored raw is handed out from the run's
+/// buffer where it was decrypted, a compressed one from one chunk's worth of buffer. Each
+/// chunk is authenticated by its seal, whose associated data is its id: a changed byte or a
+/// blob moved to another id fails. Its id is not recomputed (a second hash of every byte);
+/// [`Repository::verify`] does that.
 pub struct EntryReader {
     repo: Arc<Repository>,
     handle: Handle,
     index: Arc<Index>,
     chunks: Vec<(ChunkId, u32)>,
+    /// The entry's next chunk to open.
     next: usize,
+    /// The blobs of the run in `state.raw` (which starts at `run_start` in its pack); those
+    /// from `run_at` on are still sealed.
+    run: Vec<BlobPlace>,
+    run_at: usize,
+    run_start: u64,
+    /// A decompressed chunk.
     buffer: Vec<u8>,
+    /// Where the open chunk's plain bytes are: `state.raw` or `buffer`, and the range there.
+    in_raw: bool,
+    plain: std::ops::Range<usize>,
+    /// How much of the open chunk was read.
     at: usize,
     state: ReadState,
 }
 
-/// What a reader keeps between reads: the sealed bytes read (decrypted in place), and the pack
-/// open on a local disk.
+/// What a reader keeps between reads: the sealed bytes of a run (opened in place), and the
+/// pack open on a local disk.
 #[derive(Default)]
 struct ReadState {
     raw: Vec<u8>,
@@ -1777,12 +1811,14 @@ impl EntryReader {
     pub fn reset(&mut self, entry: &SnapshotEntry) -> Result<(), RepoError> {
         self.chunks.clone_from(&entry.chunks);
         self.next = 0;
-        self.buffer.clear();
+        self.run.clear();
+        self.run_at = 0;
+        self.plain = 0..0;
         self.at = 0;
         Ok(())
     }
 
-    /// Loads the next run of chunks that lie next to each other in one pack.
+    /// Opens the entry's next chunk.
     ///
     /// Readers take no lock: a collection may rewrite a pack while this reads (the copy and its
     /// index are written before the old pack goes). When a chunk is missing or its pack fails,
@@ -1793,12 +1829,15 @@ impl EntryReader {
         }
         let mut reloads = 0;
         loop {
-            let err = match self.fill_run() {
+            let err = match self.open_next() {
                 Ok(()) => return Ok(true),
                 Err(e) if reloads < INDEX_RELOADS => e,
                 Err(e) => return Err(e),
             };
             reloads += 1;
+            // What is left of the run is read again, from where the index says it is now.
+            self.run.clear();
+            self.run_at = 0;
             let chunk = self.chunks[self.next].0;
             let place = |index: &Index| index.get(&chunk).map(|(pack, place)| (*pack, place.offset));
             let before = place(&self.index);
@@ -1811,57 +1850,92 @@ impl EntryReader {
         }
     }
 
-    /// [`EntryReader::fill`] with the index as it is.
-    fn fill_run(&mut self) -> io::Result<()> {
+    /// [`EntryReader::fill`] with the index as it is: opens the next chunk of the run, reading
+    /// the next run first when this one is used up.
+    fn open_next(&mut self) -> io::Result<()> {
+        if self.run_at >= self.run.len() {
+            self.read_run()?;
+        }
+        let place = self.run[self.run_at];
+        if place.raw_length != self.chunks[self.next].1 {
+            return Err(io::Error::other("a chunk's length disagrees with the snapshot"));
+        }
+        let from = (u64::from(place.offset) - self.run_start) as usize;
+        let sealed = &mut self.state.raw[from..from + place.length as usize];
+        self.buffer.clear();
+        match open_chunk(&self.repo.keys, &place, sealed, &mut self.buffer, CheckId::Sealed)
+            .map_err(io::Error::other)?
+        {
+            Some(plain) => {
+                self.in_raw = true;
+                self.plain = from + plain.start..from + plain.end;
+            }
+            None => {
+                self.in_raw = false;
+                self.plain = 0..self.buffer.len();
+            }
+        }
+        self.at = 0;
+        self.run_at += 1;
+        self.next += 1;
+        Ok(())
+    }
+
+    /// Reads the sealed blobs of the next run of chunks that lie next to each other in one
+    /// pack, from the entry's next chunk on.
+    fn read_run(&mut self) -> io::Result<()> {
         let missing = |id: &ChunkId| io::Error::other(format!("chunk {id:?} is missing from the repository"));
         let (first_pack, first) = *self
             .index
             .get(&self.chunks[self.next].0)
             .ok_or_else(|| missing(&self.chunks[self.next].0))?;
-        let mut places = vec![first];
+        self.run.clear();
+        self.run_at = 0;
+        self.run.push(first);
         let mut end = u64::from(first.offset) + u64::from(first.length);
-        let mut i = self.next + 1;
-        while i < self.chunks.len() {
-            match self.index.get(&self.chunks[i].0) {
+        for (id, _) in &self.chunks[self.next + 1..] {
+            match self.index.get(id) {
                 Some((pack, place))
                     if *pack == first_pack
                         && u64::from(place.offset) == end
                         && end + u64::from(place.length) - u64::from(first.offset) <= MAX_RUN =>
                 {
                     end += u64::from(place.length);
-                    places.push(*place);
-                    i += 1;
+                    self.run.push(*place);
                 }
                 _ => break,
             }
         }
-        self.buffer.clear();
-        let from = self.next;
-        self.repo
-            .read_run_into(&self.handle, first_pack, &places, &mut self.buffer, &mut self.state)
-            .map_err(io::Error::other)?;
-        let expected: u64 = self.chunks[from..i].iter().map(|(_, len)| u64::from(*len)).sum();
-        if self.buffer.len() as u64 != expected {
-            return Err(io::Error::other("a chunk's length disagrees with the snapshot"));
+        self.run_start = u64::from(first.offset);
+        let read = self
+            .repo
+            .read_sealed_run(&self.handle, first_pack, &self.run, &mut self.state);
+        if let Err(e) = read {
+            self.run.clear();
+            return Err(io::Error::other(e));
         }
-        self.at = 0;
-        self.next = i;
         Ok(())
+    }
+
+    /// The open chunk's plain bytes.
+    fn plain(&self) -> &[u8] {
+        let bytes = if self.in_raw { &self.state.raw } else { &self.buffer };
+        &bytes[self.plain.clone()]
     }
 }
 
 impl io::BufRead for EntryReader {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        while self.at >= self.buffer.len() {
+        while self.at >= self.plain.len() {
             if !self.fill()? {
                 return Ok(&[]);
             }
         }
-        Ok(&self.buffer[self.at..])
+        Ok(&self.plain()[self.at..])
     }
 
     fn consume(&mut self, n: usize) {
-        self.at = (self.at + n).min(self.buffer.len());
+        self.at = (self.at + n).min(self.plain.len());
     }
 }
 

@@ -362,6 +362,90 @@ async fn a_damaged_chunk_fails_exactly_the_backups_that_use_it() {
     assert!(read(&repo, "b").await.is_ok());
 }
 
+/// Text-like bytes that zstd compresses well.
+fn text(len: usize, seed: u64) -> Vec<u8> {
+    let words = data(4096, seed);
+    let mut out = Vec::with_capacity(len);
+    let mut i = 0usize;
+    while out.len() < len {
+        let w = words[i % words.len()] as usize % 7 + 2;
+        out.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, w));
+        out.push(b' ');
+        i += 1;
+    }
+    out.truncate(len);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_of_raw_and_compressed_chunks_read_back_in_small_reads_and_a_reused_reader() {
+    let (dir, store) = store().await;
+    let repo = Arc::new(Repository::create(store, Secret::Passphrase("p")).await.unwrap());
+    // Regions of text (compressed chunks) and noise (stored raw), so that runs mix both.
+    let mut mixed = Vec::new();
+    for i in 0..6 {
+        mixed.extend(if i % 2 == 0 {
+            text(1_500_000, i)
+        } else {
+            data(1_700_000, i)
+        });
+    }
+    let entries: Entries = vec![
+        ("files/mixed".into(), mixed.clone(), None),
+        ("files/small-text".into(), text(5000, 9), None),
+        ("files/empty".into(), Vec::new(), None),
+        ("files/noise".into(), data(3 << 20, 10), None),
+    ];
+    let (snap, stats) = write(&repo, "a", entries.clone(), None).await;
+    assert!(
+        stats.stored < (mixed.len() + (3 << 20)) as u64,
+        "the text regions were not compressed: {stats:?}"
+    );
+    let index = Arc::new(repo.load_index().await.unwrap());
+    let (r2, snap2) = (repo.clone(), snap.clone());
+    let got = tokio::task::spawn_blocking(move || {
+        // One reader for every entry, read in odd-sized pieces.
+        let mut reader: Option<backspace_repo::EntryReader> = None;
+        let mut got = Vec::new();
+        for e in &snap2.entries {
+            let r = match &mut reader {
+                Some(r) => {
+                    r.reset(e).unwrap();
+                    r
+                }
+                None => reader.insert(r2.entry_reader(Handle::current(), index.clone(), e).unwrap()),
+            };
+            let mut out = Vec::new();
+            let mut piece = [0u8; 7777];
+            loop {
+                let n = r.read(&mut piece).unwrap();
+                if n == 0 {
+                    break;
+                }
+                out.extend_from_slice(&piece[..n]);
+            }
+            got.push((e.name.clone(), out));
+        }
+        got
+    })
+    .await
+    .unwrap();
+    assert_eq!(got, plain(&entries));
+
+    // A flipped byte in any blob of the mixed entry's packs fails its read instead of giving
+    // other bytes.
+    let pack = pack_files(&dir)
+        .into_iter()
+        .max_by_key(|p| p.metadata().unwrap().len())
+        .unwrap();
+    let mut bytes = std::fs::read(&pack).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&pack, bytes).unwrap();
+    let read_back = read(&repo, "a").await;
+    assert!(read_back.is_err(), "a damaged pack was read back");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_collection_frees_what_no_snapshot_uses() {
     let (dir, store) = store().await;
