@@ -267,8 +267,10 @@ impl Core {
             let mut done = 0u64;
             let mut missing = 0;
             for PortalPart { prefix, mut snapshot } in parts {
-                let mut kept = Vec::with_capacity(snapshot.files.len());
-                for f in std::mem::take(&mut snapshot.files) {
+                // The rows of files left out (usually none); the rest stay where they are (a
+                // large portal's rows are not copied into a second list).
+                let mut left_out = HashSet::new();
+                for f in &snapshot.files {
                     if job.is_cancelled() {
                         return Err(Error::Internal(cancelled().to_string()));
                     }
@@ -288,7 +290,7 @@ impl Core {
                                 Ok(reader) => reader,
                                 Err(backspace_storage::StorageError::NotFound(_)) => {
                                     tracing::warn!(file = %f.id, "file bytes missing; left out of the backup");
-                                    missing += 1;
+                                    left_out.insert(f.id);
                                     continue;
                                 }
                                 Err(e) => return Err(e.into()),
@@ -301,21 +303,23 @@ impl Core {
                                 Ok(()) => {}
                                 Err(RepoError::Mismatch(_)) => {
                                     tracing::warn!(file = %f.id, "file bytes do not match their digest (damaged); left out of the backup");
-                                    missing += 1;
+                                    left_out.insert(f.id);
                                     continue;
                                 }
                                 Err(e) => return Err(err(e)),
                             }
                         }
                     }
-                    kept.push(f);
                     done += size;
                     job.set("files", (done * 90 / total.max(1)) as i64);
                 }
                 // Last, so that it lists exactly the files written.
                 // Serialized straight into the chunker: the JSON of a large portal's rows is
                 // never held whole.
-                snapshot.files = kept;
+                if !left_out.is_empty() {
+                    snapshot.files.retain(|f| !left_out.contains(&f.id));
+                    missing += left_out.len();
+                }
                 let produce =
                     |out: &mut dyn std::io::Write| serde_json::to_writer(out, &snapshot).map_err(std::io::Error::other);
                 w.add_produced(&format!("{prefix}{SNAPSHOT_ENTRY}"), &produce)

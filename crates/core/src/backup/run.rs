@@ -148,16 +148,14 @@ impl Core {
         }
         let mut cancelled = false;
         for portal in portals {
-            match self.store.job(portal, JobKind::Backup).await? {
-                // The row first: a job that sees its flag may end at once, and then the row
-                // would no longer take the request although the cancel is what stopped it.
-                Some(job) if !job.is_completed => {
-                    if self.store.request_cancel(portal, now_ms()).await? {
-                        self.jobs.cancel(job.id);
-                        cancelled = true;
-                    }
-                }
-                _ => {}
+            let Some(job) = self.store.job(portal, JobKind::Backup).await? else {
+                continue;
+            };
+            // The row first: a job that sees its flag may end at once, and then the row would
+            // no longer take the request although the cancel is what stopped it.
+            if !job.is_completed && self.store.request_cancel(portal, now_ms()).await? {
+                self.jobs.cancel(job.id);
+                cancelled = true;
             }
         }
         Ok(cancelled)
