@@ -1213,19 +1213,17 @@ def warm(paths):
     """Reads every file under `paths` once (outside any timing), so that a restore starts from
     a backup in the page cache, as every tool's does: the tools back up one after another and
     their later writes evict the earlier ones' data, so without this the first tool (backspace)
-    would restore from the disk and the last from memory. Returns the bytes read."""
-    total = 0
+    would restore from the disk and the last from memory."""
     for root in paths:
         files = [root] if os.path.isfile(root) else \
             [os.path.join(d, f) for d, _, names in os.walk(root) for f in names]
         for path in files:
             try:
                 with open(path, "rb") as f:
-                    while chunk := f.read(MiB):
-                        total += len(chunk)
+                    while f.read(MiB):
+                        pass
             except OSError:
                 pass
-    return total
 
 
 def settle():

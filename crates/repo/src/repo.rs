@@ -718,7 +718,6 @@ impl Repository {
             next: 0,
             run: Vec::new(),
             run_at: 0,
-            run_start: 0,
             buffer: Vec::new(),
             in_raw: false,
             plain: 0..0,
@@ -1782,11 +1781,10 @@ pub struct EntryReader {
     chunks: Vec<(ChunkId, u32)>,
     /// The entry's next chunk to open.
     next: usize,
-    /// The blobs of the run in `state.raw` (which starts at `run_start` in its pack); those
-    /// from `run_at` on are still sealed.
+    /// The blobs of the run in `state.raw` (which starts where the first of them does in its
+    /// pack); those from `run_at` on are still sealed.
     run: Vec<BlobPlace>,
     run_at: usize,
-    run_start: u64,
     /// A decompressed chunk.
     buffer: Vec<u8>,
     /// Where the open chunk's plain bytes are: `state.raw` or `buffer`, and the range there.
@@ -1831,13 +1829,16 @@ impl EntryReader {
         loop {
             let err = match self.open_next() {
                 Ok(()) => return Ok(true),
-                Err(e) if reloads < INDEX_RELOADS => e,
-                Err(e) => return Err(e),
+                Err(e) => e,
             };
-            reloads += 1;
-            // What is left of the run is read again, from where the index says it is now.
+            // What is left of the run (read in part, or not at all) is read again, from where
+            // the index says it is now.
             self.run.clear();
             self.run_at = 0;
+            if reloads >= INDEX_RELOADS {
+                return Err(err);
+            }
+            reloads += 1;
             let chunk = self.chunks[self.next].0;
             let place = |index: &Index| index.get(&chunk).map(|(pack, place)| (*pack, place.offset));
             let before = place(&self.index);
@@ -1860,7 +1861,7 @@ impl EntryReader {
         if place.raw_length != self.chunks[self.next].1 {
             return Err(io::Error::other("a chunk's length disagrees with the snapshot"));
         }
-        let from = (u64::from(place.offset) - self.run_start) as usize;
+        let from = (place.offset - self.run[0].offset) as usize;
         let sealed = &mut self.state.raw[from..from + place.length as usize];
         self.buffer.clear();
         match open_chunk(&self.repo.keys, &place, sealed, &mut self.buffer, CheckId::Sealed)
@@ -1906,15 +1907,9 @@ impl EntryReader {
                 _ => break,
             }
         }
-        self.run_start = u64::from(first.offset);
-        let read = self
-            .repo
-            .read_sealed_run(&self.handle, first_pack, &self.run, &mut self.state);
-        if let Err(e) = read {
-            self.run.clear();
-            return Err(io::Error::other(e));
-        }
-        Ok(())
+        self.repo
+            .read_sealed_run(&self.handle, first_pack, &self.run, &mut self.state)
+            .map_err(io::Error::other)
     }
 
     /// The open chunk's plain bytes.

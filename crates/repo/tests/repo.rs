@@ -402,12 +402,12 @@ async fn entries_of_raw_and_compressed_chunks_read_back_in_small_reads_and_a_reu
         "the text regions were not compressed: {stats:?}"
     );
     let index = Arc::new(repo.load_index().await.unwrap());
-    let (r2, snap2) = (repo.clone(), snap.clone());
+    let r2 = repo.clone();
     let got = tokio::task::spawn_blocking(move || {
         // One reader for every entry, read in odd-sized pieces.
         let mut reader: Option<backspace_repo::EntryReader> = None;
         let mut got = Vec::new();
-        for e in &snap2.entries {
+        for e in &snap.entries {
             let r = match &mut reader {
                 Some(r) => {
                     r.reset(e).unwrap();
