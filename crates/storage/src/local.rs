@@ -26,6 +26,9 @@ const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
 #[derive(Clone, Debug)]
 pub struct LocalStore {
     root: PathBuf,
+    /// New files can be created unnamed (`O_TMPFILE`) and linked into place once written:
+    /// probed when the store opens.
+    unnamed_files: bool,
 }
 
 impl LocalStore {
@@ -37,10 +40,13 @@ impl LocalStore {
         let root = root.into();
         let tmp = root.join(TMP_DIR);
         fs::create_dir_all(&tmp).await?;
-        tokio::task::spawn_blocking(move || sweep_temporary(&tmp))
-            .await
-            .map_err(io::Error::other)??;
-        Ok(Self { root })
+        let unnamed_files = tokio::task::spawn_blocking(move || {
+            sweep_temporary(&tmp)?;
+            Ok::<_, io::Error>(unnamed_files_work(&tmp))
+        })
+        .await
+        .map_err(io::Error::other)??;
+        Ok(Self { root, unnamed_files })
     }
 
     fn path(&self, key: &BlobKey) -> PathBuf {
@@ -107,6 +113,34 @@ fn sweep_temporary(tmp: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Creates an unnamed file in `dir` (`O_TMPFILE`): it has no name, so nothing can see it half
+/// written, and a crash leaves nothing behind. [`link_unnamed`] gives it its name.
+fn create_unnamed(dir: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::File::options()
+        .write(true)
+        .mode(0o666)
+        .custom_flags(nix::libc::O_TMPFILE)
+        .open(dir)
+}
+
+/// Names a file made by [`create_unnamed`]; fails if `path` exists. Through `/proc/self/fd`,
+/// which needs no privilege (`AT_EMPTY_PATH` would).
+fn link_unnamed(file: &std::fs::File, path: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    nix::unistd::linkat(None, fd.as_path(), None, path, nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW).map_err(io::Error::from)
+}
+
+/// Whether [`create_unnamed`] and [`link_unnamed`] work in `dir` (the file system supports
+/// `O_TMPFILE` and `/proc` is mounted); tried once, with a file that is removed again.
+fn unnamed_files_work(dir: &Path) -> bool {
+    let path = dir.join(format!("{:032x}.probe", rand::random::<u128>()));
+    let works = create_unnamed(dir).and_then(|f| link_unnamed(&f, &path)).is_ok();
+    let _ = std::fs::remove_file(&path);
+    works
 }
 
 /// Makes a rename or a new file durable by syncing its directory.
@@ -180,17 +214,35 @@ impl LocalStore {
         result
     }
 
-    /// Writes a new file straight under `key`'s path, without a temporary file or a rename:
-    /// for keys nothing refers to yet (see [`BlobStore::create_unsynced_blocking`]). A file
-    /// already there makes it fail. On a failure, what was written is removed.
+    /// Writes a new file under `key`'s path, without a temporary file or a rename: for keys
+    /// nothing refers to yet (see [`BlobStore::create_unsynced_blocking`]). A file already
+    /// there makes it fail. On a failure, nothing of what was written remains.
     fn create_blocking(&self, key: &BlobKey, data: &mut dyn io::BufRead) -> Result<u64, StorageError> {
         let path = self.path(key);
+        let parent = path.parent().unwrap_or(&self.root);
+        // Where it can, the file is written unnamed and named once complete: nothing sees it
+        // half written, a failure or a crash leaves nothing behind, and the new inode is found
+        // without holding the directory's lock (creating a named file holds it while the file
+        // system looks for a free inode, which can be long: ext4 without a journal skips every
+        // inode freed in the last minutes, so threads staging many files at once after a large
+        // delete would otherwise queue on the directory).
+        if self.unnamed_files {
+            let mut file = match create_unnamed(parent) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    std::fs::create_dir_all(parent).and_then(|()| create_unnamed(parent))
+                }
+                other => other,
+            }
+            .map_err(|e| io_err(key, e))?;
+            let written = copy_all(key, data, &mut file)?;
+            link_unnamed(&file, &path).map_err(|e| io_err(key, e))?;
+            return Ok(written);
+        }
         let create = || std::fs::File::options().write(true).create_new(true).open(&path);
         let mut file = match create() {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 // The key's directory does not exist yet (checked only now: one call less for
                 // every file of a directory that does).
-                let parent = path.parent().unwrap_or(&self.root);
                 std::fs::create_dir_all(parent).and_then(|()| create())
             }
             other => other,
@@ -453,8 +505,19 @@ mod tests {
 
     #[tokio::test]
     async fn creates_write_new_keys_only_and_leave_nothing_when_they_fail() {
-        let root = tempdir();
-        let store = LocalStore::open(&root).await.unwrap();
+        // Both ways of creating: unnamed then linked (probed when the store opens; Linux has
+        // it on its usual file systems) and named from the start.
+        for unnamed in [true, false] {
+            let root = tempdir();
+            let mut store = LocalStore::open(&root).await.unwrap();
+            #[cfg(target_os = "linux")]
+            assert!(store.unnamed_files, "O_TMPFILE did not probe as working under {root:?}");
+            store.unnamed_files = unnamed;
+            creates_in(&root, &store).await;
+        }
+    }
+
+    async fn creates_in(root: &Path, store: &LocalStore) {
         let key = BlobKey::new("portals/1/files/new/c").unwrap();
         let data = vec![3u8; 300_000];
         let n = store
@@ -462,7 +525,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(n, 300_000);
-        assert_eq!(read_blocking(&store, &key), data);
+        assert_eq!(read_blocking(store, &key), data);
 
         // A blob already under the key is neither replaced nor removed.
         let again = store.create_unsynced_blocking(&key, &mut &b"other"[..]).unwrap();
