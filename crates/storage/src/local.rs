@@ -226,19 +226,13 @@ impl LocalStore {
         // system looks for a free inode, which can be long: ext4 without a journal skips every
         // inode freed in the last minutes, so threads staging many files at once after a large
         // delete would otherwise queue on the directory).
-        if self.unnamed_files {
-            let mut file = match create_unnamed(parent) {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    std::fs::create_dir_all(parent).and_then(|()| create_unnamed(parent))
-                }
-                other => other,
+        let create = || {
+            if self.unnamed_files {
+                create_unnamed(parent)
+            } else {
+                std::fs::File::options().write(true).create_new(true).open(&path)
             }
-            .map_err(|e| io_err(key, e))?;
-            let written = copy_all(key, data, &mut file)?;
-            link_unnamed(&file, &path).map_err(|e| io_err(key, e))?;
-            return Ok(written);
-        }
-        let create = || std::fs::File::options().write(true).create_new(true).open(&path);
+        };
         let mut file = match create() {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 // The key's directory does not exist yet (checked only now: one call less for
@@ -248,9 +242,16 @@ impl LocalStore {
             other => other,
         }
         .map_err(|e| io_err(key, e))?;
-        let result = copy_all(key, data, &mut file);
+        let result = copy_all(key, data, &mut file).and_then(|written| {
+            if self.unnamed_files {
+                // Fails if the key exists: what is there stays.
+                link_unnamed(&file, &path).map_err(|e| io_err(key, e))?;
+            }
+            Ok(written)
+        });
         drop(file);
-        if result.is_err() {
+        // An unnamed file that was not linked went with its descriptor.
+        if result.is_err() && !self.unnamed_files {
             let _ = std::fs::remove_file(&path);
         }
         result
