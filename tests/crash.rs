@@ -513,6 +513,17 @@ impl Harness {
         landed
     }
 
+    /// Starts the server again (after stopping it, idle) with `BACKSPACE_HOLD_AT` naming `point`,
+    /// or without it: a held operation cannot end before the kill (see `backspace_storage::hold`).
+    async fn hold_at(&mut self, point: Option<&str>) {
+        self.server.kill();
+        self.env.retain(|(k, _)| *k != backspace_storage::hold::HOLD_AT_VAR);
+        if let Some(point) = point {
+            self.env.push((backspace_storage::hold::HOLD_AT_VAR, point.to_owned()));
+        }
+        self.restart().await;
+    }
+
     /// Whether a collection holds the `DataStore` repository.
     fn collecting(&self) -> bool {
         files_under(&self.repo_dir().join("locks"))
@@ -1074,13 +1085,14 @@ async fn a_repository_backup_killed_while_it_writes_packs_leaves_nothing_behind(
     let mut h = Harness::new(1).await;
     h.backup(Target::Repository).await;
     h.mutate().await;
+    h.hold_at(Some(backspace_storage::hold::BACKUP_PACK_STORED)).await;
     let op = Op::Backup(Target::Repository);
     let base = h.disk_gauge(op);
     let started = Instant::now();
     let id = h.start_backup(Target::Repository).await;
     let landed = h.kill_at(op, Moment::Disk(1), started, base).await;
     assert!(matches!(landed, Landed::Inside(_)), "the kill came after the backup");
-    h.restart().await;
+    h.hold_at(None).await;
     h.assert_stopped(false).await;
     assert!(!h.history().await.contains_key(&id), "a killed backup has a record");
     h.assert_clean().await;
@@ -1098,6 +1110,7 @@ async fn a_restore_killed_while_it_stages_files_leaves_the_portal_as_it_was() {
     let id = h.backup(Target::Repository).await;
     h.mutate().await;
     let before = h.current.clone();
+    h.hold_at(Some(backspace_storage::hold::RESTORE_FILE_STAGED)).await;
     let base = h.disk_gauge(Op::Restore);
     let started = Instant::now();
     let (status, v) = h
@@ -1107,21 +1120,56 @@ async fn a_restore_killed_while_it_stages_files_leaves_the_portal_as_it_was() {
     assert_eq!(status, 200, "{v}");
     let landed = h.kill_at(Op::Restore, Moment::Disk(1), started, base).await;
     assert!(matches!(landed, Landed::Inside(_)), "the kill came after the restore");
-    h.restart().await;
+    h.hold_at(None).await;
     h.assert_stopped(true).await;
     h.room_is(&before).await.unwrap();
     h.assert_clean().await;
 }
 
 /// Before the fix: an archive renamed into place whose record never came stayed in the `Local`
-/// directory, named by nothing.
+/// directory, named by nothing. A job links its archive into place, records the final path, then
+/// removes the partial name: a stop at either step leaves no archive, and a file of the same
+/// name that the job did not link is never removed.
 #[tokio::test]
 async fn a_backup_stopped_between_its_archive_and_its_record_leaves_no_archive() {
     let mut h = Harness::new(3).await;
+    // (the job's recorded path, whether the partial name is still there)
+    for linked_and_recorded in [false, true] {
+        let id = h.backup(Target::Archive).await;
+        let name = h.history().await[&id].clone();
+        h.server.kill();
+        let archive = h.local_dir.join(&name);
+        let partial = h.local_dir.join(format!(".{name}.{id}.partial"));
+        let recorded = if linked_and_recorded {
+            archive.clone()
+        } else {
+            // Stopped between the link and recording it: both names are the same file.
+            std::fs::hard_link(&archive, &partial).unwrap();
+            partial.clone()
+        };
+        sql(
+            &h.server.database_url,
+            &format!("DELETE FROM backups WHERE id = '{id}'"),
+        )
+        .await;
+        h.unfinish_job(&id, &format!("partial = '{}'", recorded.display()))
+            .await;
+        h.backups.remove(&id);
+        h.restart().await;
+        h.assert_stopped(false).await;
+        assert!(!archive.exists(), "the archive without a record survived");
+        assert!(!partial.exists(), "the partial name survived");
+        h.assert_clean().await;
+    }
+    // Stopped while writing, and a file of the final name is not the job's (the link never
+    // happened): the partial goes, that file stays.
     let id = h.backup(Target::Archive).await;
     let name = h.history().await[&id].clone();
     h.server.kill();
+    let archive = h.local_dir.join(&name);
     let partial = h.local_dir.join(format!(".{name}.{id}.partial"));
+    let theirs = std::fs::read(&archive).unwrap();
+    std::fs::write(&partial, b"half an archive").unwrap();
     sql(
         &h.server.database_url,
         &format!("DELETE FROM backups WHERE id = '{id}'"),
@@ -1131,10 +1179,13 @@ async fn a_backup_stopped_between_its_archive_and_its_record_leaves_no_archive()
     h.backups.remove(&id);
     h.restart().await;
     h.assert_stopped(false).await;
-    assert!(
-        !h.local_dir.join(&name).exists(),
-        "the archive without a record survived"
+    assert!(!partial.exists(), "the partial archive survived");
+    assert_eq!(
+        std::fs::read(&archive).unwrap(),
+        theirs,
+        "a file the job did not make was touched"
     );
+    std::fs::remove_file(&archive).unwrap();
     h.assert_clean().await;
 }
 

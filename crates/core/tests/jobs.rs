@@ -541,3 +541,86 @@ async fn the_cleaner_deletes_released_files_left_by_a_stop() {
     );
     assert!(f.store.blob_garbage(10).await.unwrap().is_empty());
 }
+
+/// DocSpace names archives to the second. A backup started in a second that already has an
+/// archive (a record of the portal, removed ones too, or any file in the `Local` folder) gets
+/// a numbered name and overwrites nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_never_replaces_one_of_the_same_second() {
+    let f = fixture().await;
+    let local = f.dir.join("local");
+    let portal = f.owner.portal.id;
+    let name = |ms: i64| {
+        let t = backspace_types::plain_utc(ms).replace('T', "_").replace(':', "-");
+        format!("{}_{t}.tar.zst", f.owner.portal.alias)
+    };
+    // Every second this test can run in is taken: by a file for the `Local` backup, by a
+    // (removed) record for the `DataStore` one.
+    let start = backspace_types::datetime::now_ms();
+    let seconds: Vec<i64> = (-1..120).map(|s| start + s * 1000).collect();
+    for (i, ms) in seconds.iter().enumerate() {
+        std::fs::write(local.join(name(*ms)), format!("someone else's {i}")).unwrap();
+        let record = backspace_meta::BackupRecord {
+            id: backspace_types::TaskId(uuid::Uuid::new_v4()),
+            portal_id: portal,
+            is_scheduled: false,
+            file_name: name(*ms),
+            hash: String::new(),
+            size: 0,
+            storage_type: 5,
+            storage_path: format!("elsewhere/{i}"),
+            storage_params: "{}".into(),
+            created_at: *ms,
+            expires_at: None,
+            removed: true,
+        };
+        f.store.insert_record(&record).await.unwrap();
+    }
+    let params = [("filepath".to_owned(), local.display().to_string())]
+        .into_iter()
+        .collect();
+    f.core
+        .start_backup(&f.owner, Some(StorageType::Local), Some(params), false, false)
+        .await
+        .unwrap();
+    let job = finished(&f, JobKind::Backup).await;
+    assert_eq!(job.error, "", "{job:?}");
+    f.core
+        .start_backup(&f.owner, Some(StorageType::DataStore), None, false, false)
+        .await
+        .unwrap();
+    let job = finished(&f, JobKind::Backup).await;
+    assert_eq!(job.error, "", "{job:?}");
+    assert!(
+        backspace_types::datetime::now_ms() < start + 119_000,
+        "the test outran the names it took"
+    );
+
+    let records = f.store.records(portal).await.unwrap();
+    assert_eq!(records.len(), 2, "{records:?}");
+    let taken: std::collections::BTreeSet<String> = seconds.iter().map(|ms| name(*ms)).collect();
+    for r in &records {
+        assert!(!taken.contains(&r.file_name), "{} reused a taken name", r.file_name);
+        // Numbered: `_2`, or `_3` when the first backup took `_2` in the same second.
+        assert!(
+            r.file_name.ends_with("_2.tar.zst") || r.file_name.ends_with("_3.tar.zst"),
+            "{}",
+            r.file_name
+        );
+    }
+    assert_ne!(records[0].file_name, records[1].file_name);
+    let local_record = records.iter().find(|r| r.storage_type == 3).expect("the Local record");
+    let archive = std::path::Path::new(&local_record.storage_path);
+    assert_eq!(archive, local.join(&local_record.file_name));
+    assert!(std::fs::read(archive).unwrap().len() > 1000, "the archive is not there");
+    for (i, ms) in seconds.iter().enumerate() {
+        let text = std::fs::read_to_string(local.join(name(*ms))).unwrap();
+        assert_eq!(
+            text,
+            format!("someone else's {i}"),
+            "a file of the folder was overwritten"
+        );
+    }
+    // Nothing else was left in the folder (no partial file).
+    assert_eq!(std::fs::read_dir(&local).unwrap().count(), seconds.len() + 1);
+}

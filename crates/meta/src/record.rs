@@ -85,6 +85,9 @@ pub trait RecordStore: Send + Sync {
     async fn count_records(&self, portal: PortalId, from: i64, to: i64) -> Result<i64>;
     /// Records of every portal whose expiry is at or before `now`.
     async fn expired_records(&self, now: i64) -> Result<Vec<BackupRecord>>;
+    /// Whether a record of the portal (removed ones too: their archive may not be deleted yet)
+    /// has this file name.
+    async fn record_named(&self, portal: PortalId, file_name: &str) -> Result<bool>;
     /// The portals with a record (not removed) of `storage_type` stored at `path`.
     async fn portals_with_record_at(&self, storage_type: i64, path: &str) -> Result<Vec<PortalId>>;
 
@@ -174,6 +177,15 @@ impl RecordStore for SqlStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(record_from_row).collect()
+    }
+
+    async fn record_named(&self, portal: PortalId, file_name: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 AS one FROM backups WHERE portal_id = $1 AND file_name = $2 LIMIT 1")
+            .bind(portal.0)
+            .bind(file_name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
     }
 
     async fn portals_with_record_at(&self, storage_type: i64, path: &str) -> Result<Vec<PortalId>> {

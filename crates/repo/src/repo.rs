@@ -1419,6 +1419,7 @@ impl Packer {
         }
         self.flusher.wrote(self.repo.config.pack_size.into());
         self.packed.written.extend(places.into_iter().map(|p| (id, p)));
+        backspace_storage::hold::hold_blocking(backspace_storage::hold::BACKUP_PACK_STORED);
         Ok(())
     }
 }

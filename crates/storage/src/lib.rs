@@ -13,6 +13,7 @@
 
 pub mod faulty;
 mod flush;
+pub mod hold;
 mod key;
 mod local;
 mod object;

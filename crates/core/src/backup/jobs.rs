@@ -211,11 +211,16 @@ impl Core {
                 JobKind::Backup => self.store.record(job.portal_id, job.id).await?.is_some(),
                 JobKind::Restore => job.phase == super::restore::SWAPPED,
             };
-            if let Some(partial) = job.partial.as_deref().filter(|_| !done) {
-                // The partial archive, or the archive renamed into place before its record.
-                let complete = super::target::archive_of_partial(std::path::Path::new(partial), job.id);
-                for path in std::iter::once(std::path::PathBuf::from(partial)).chain(complete) {
-                    match tokio::fs::remove_file(&path).await {
+            if let Some(recorded) = job.partial.as_deref().filter(|_| !done) {
+                // The partial archive, and the archive linked into place before its record.
+                let recorded = std::path::PathBuf::from(recorded);
+                let id = job.id;
+                let removed =
+                    tokio::task::spawn_blocking(move || super::target::remove_interrupted_local_output(&recorded, id))
+                        .await
+                        .unwrap_or_default();
+                for (path, result) in removed {
+                    match result {
                         Ok(()) => {
                             tracing::info!(job = %job.id, path = %path.display(), "removed the partial output of an interrupted job")
                         }

@@ -55,10 +55,15 @@ fn record_params(target: &Target, repository: Option<&str>) -> String {
     serde_json::to_string(&params).unwrap_or_else(|_| "{}".into())
 }
 
-/// `{alias}_{yyyy-MM-dd_HH-mm-ss}.{ext}` in UTC.
-fn archive_name(alias: &str, unix_ms: i64, ext: &str) -> String {
+/// `{alias}_{yyyy-MM-dd_HH-mm-ss}.{ext}` in UTC; the `n`th archive of a second (from 2) gets
+/// `_{n}` before the extension.
+fn archive_name(alias: &str, unix_ms: i64, ext: &str, n: u32) -> String {
     let t = backspace_types::plain_utc(unix_ms).replace('T', "_").replace(':', "-");
-    format!("{alias}_{t}.{ext}")
+    if n < 2 {
+        format!("{alias}_{t}.{ext}")
+    } else {
+        format!("{alias}_{t}_{n}.{ext}")
+    }
 }
 
 fn io_to_error(e: io::Error) -> Error {
@@ -353,6 +358,32 @@ impl Core {
         Ok((snap, missing))
     }
 
+    /// The archive's name: DocSpace's, numbered when a record of the portal or a file in the
+    /// `Local` folder already has it (two backups in one second must not overwrite each other).
+    async fn free_archive_name(
+        &self,
+        portal: backspace_types::PortalId,
+        target: &Target,
+        alias: &str,
+        now: i64,
+        ext: &str,
+    ) -> Result<String> {
+        for n in 1..1000 {
+            let name = archive_name(alias, now, ext, n);
+            let on_disk = match target {
+                Target::Local { dir } => tokio::fs::symlink_metadata(dir.join(&name)).await.is_ok(),
+                _ => false,
+            };
+            if !on_disk && !self.store.record_named(portal, &name).await? {
+                return Ok(name);
+            }
+        }
+        Err(Error::InvalidOperation(format!(
+            "every archive name of this second is taken ({})",
+            archive_name(alias, now, ext, 1)
+        )))
+    }
+
     /// Takes the snapshot (of the portal, or of every portal for a whole-server backup) and
     /// streams the archive to the target. A server archive holds each portal under
     /// `portals/{id}/`.
@@ -373,7 +404,10 @@ impl Core {
         } else {
             caller.portal.alias.as_str()
         };
-        let file_name = archive_name(alias, now, compression.extension());
+        let job_portal = if dump { super::DUMP_PORTAL } else { caller.portal.id };
+        let file_name = self
+            .free_archive_name(job_portal, target, alias, now, compression.extension())
+            .await?;
         let repository = self.target_repository(caller.portal.id, target).await?;
 
         // (entry prefix, snapshot) per portal.
@@ -409,7 +443,6 @@ impl Core {
         };
         ctx.set("files", 0);
 
-        let job_portal = if dump { super::DUMP_PORTAL } else { caller.portal.id };
         if let Some((location, repo)) = repository {
             let (mut produced, missing) = self
                 .write_to_repository(job_portal, &location, repo, parts, ctx, now, meta, file_name)
@@ -491,8 +524,12 @@ mod tests {
     #[test]
     fn archive_names_follow_docspace() {
         assert_eq!(
-            super::archive_name("myportal", 1_777_969_278_123, "tar.zst"),
+            super::archive_name("myportal", 1_777_969_278_123, "tar.zst", 1),
             "myportal_2026-05-05_08-21-18.tar.zst"
+        );
+        assert_eq!(
+            super::archive_name("workspace", 1_777_969_278_999, "tar.gz", 2),
+            "workspace_2026-05-05_08-21-18_2.tar.gz"
         );
     }
 }

@@ -244,6 +244,7 @@ impl Stager {
         match fast {
             Some(result) => {
                 result.map_err(|e| visitor(format!("staging a file failed: {e}")))?;
+                backspace_storage::hold::hold_blocking(backspace_storage::hold::RESTORE_FILE_STAGED);
             }
             None => {
                 in_flight.push_back(self.upload(&key, &mut hashing)?);
@@ -304,6 +305,7 @@ impl Stager {
             .block_on(put)
             .map_err(|e| visitor(format!("staging stopped: {e}")))?
             .map_err(|e| visitor(format!("staging a file failed: {e}")))?;
+        backspace_storage::hold::hold_blocking(backspace_storage::hold::RESTORE_FILE_STAGED);
         Ok(())
     }
 

@@ -260,19 +260,39 @@ impl Core {
             Target::Local { dir } => {
                 let final_path = dir.join(file_name);
                 let partial = partial_path(dir, file_name, task);
+                let now = backspace_types::datetime::now_ms;
+                let path_text = |p: &Path| p.display().to_string();
                 self.store
-                    .set_job_partial(
-                        task,
-                        Some(&partial.display().to_string()),
-                        backspace_types::datetime::now_ms(),
-                    )
+                    .set_job_partial(task, Some(&path_text(&partial)), now())
                     .await?;
-                let result = write_local(&partial, &final_path, data).await;
-                if result.is_err() {
+                let io = |e: std::io::Error| {
+                    Error::Internal(format!("writing the backup to `{}` failed: {e}", final_path.display()))
+                };
+                if let Err(e) = write_local(&partial, data).await.map_err(io) {
                     let _ = tokio::fs::remove_file(&partial).await;
+                    return Err(e);
                 }
-                result?;
-                Ok(final_path.display().to_string())
+                // A hard link never replaces a file: an archive of the same name (made by
+                // something else since the name was chosen) stays, and this backup fails.
+                if let Err(e) = tokio::fs::hard_link(&partial, &final_path).await {
+                    let _ = tokio::fs::remove_file(&partial).await;
+                    return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
+                        Error::InvalidOperation(format!(
+                            "`{}` appeared while the backup was written; it was left as it is. Start the backup again.",
+                            final_path.display()
+                        ))
+                    } else {
+                        io(e)
+                    });
+                }
+                // From here the final name is this job's own: a crash before the record removes
+                // it (see `Core::recover_jobs`).
+                self.store
+                    .set_job_partial(task, Some(&path_text(&final_path)), now())
+                    .await?;
+                tokio::fs::remove_file(&partial).await.map_err(io)?;
+                sync_dir(dir).await.map_err(io)?;
+                Ok(path_text(&final_path))
             }
             Target::Provider { folder_id, dir } => {
                 let (provider, _) = self.provider_folder(caller.portal.id, folder_id).await?;
@@ -503,33 +523,133 @@ fn partial_path(dir: &Path, file_name: &str, task: TaskId) -> PathBuf {
     dir.join(format!(".{file_name}.{task}.partial"))
 }
 
-/// The final path of the archive whose partial path a job recorded, for removing it after a
-/// crash between its rename into place and its history record.
-pub(crate) fn archive_of_partial(partial: &Path, task: TaskId) -> Option<PathBuf> {
-    let name = partial.file_name()?.to_str()?;
-    let file_name = name.strip_prefix('.')?.strip_suffix(&format!(".{task}.partial"))?;
-    Some(partial.with_file_name(file_name))
+/// What an interrupted `Local` backup that recorded `recorded` (its partial path, or the final
+/// path once the archive was linked into place) may have left: `(partial, final, final_is_its_own)`.
+/// A recorded partial path names a final path that may belong to someone else (the link may not
+/// have happened); the final one is this job's only when it is the same file as the partial.
+pub(crate) fn interrupted_local_output(recorded: &Path, task: TaskId) -> Option<(PathBuf, PathBuf, bool)> {
+    let name = recorded.file_name()?.to_str()?;
+    let dir = recorded.parent()?;
+    match name
+        .strip_prefix('.')
+        .and_then(|n| n.strip_suffix(&format!(".{task}.partial")))
+    {
+        Some(file_name) => Some((recorded.to_owned(), dir.join(file_name), false)),
+        None => Some((partial_path(dir, name, task), recorded.to_owned(), true)),
+    }
 }
 
-async fn write_local(partial: &Path, final_path: &Path, mut data: ByteStream) -> Result<()> {
+/// Removes what an interrupted `Local` backup left (see [`interrupted_local_output`]): the
+/// partial archive, and the final one only when the job made it.
+pub(crate) fn remove_interrupted_local_output(recorded: &Path, task: TaskId) -> Vec<(PathBuf, std::io::Result<()>)> {
+    use std::os::unix::fs::MetadataExt;
+    let Some((partial, final_path, linked)) = interrupted_local_output(recorded, task) else {
+        return Vec::new();
+    };
+    let same_file = || match (
+        std::fs::symlink_metadata(&partial),
+        std::fs::symlink_metadata(&final_path),
+    ) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    };
+    let mut removed = Vec::new();
+    // The final one first: the partial is what proves it is the job's own.
+    if linked || same_file() {
+        removed.push((final_path.clone(), std::fs::remove_file(&final_path)));
+    }
+    removed.push((partial.clone(), std::fs::remove_file(&partial)));
+    removed
+}
+
+/// Writes the archive to `partial` and makes it durable.
+async fn write_local(partial: &Path, mut data: ByteStream) -> std::io::Result<()> {
     use futures_util::StreamExt;
-    let io =
-        |e: std::io::Error| Error::Internal(format!("writing the backup to `{}` failed: {e}", final_path.display()));
-    let mut file = tokio::fs::File::create(partial).await.map_err(io)?;
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(partial)
+        .await?;
     while let Some(chunk) = data.next().await {
-        let chunk = chunk.map_err(|e| Error::Internal(format!("the archive stream failed: {e}")))?;
-        file.write_all(&chunk).await.map_err(io)?;
+        let chunk = chunk.map_err(|e| std::io::Error::other(format!("the archive stream failed: {e}")))?;
+        file.write_all(&chunk).await?;
     }
-    file.sync_all().await.map_err(io)?;
-    drop(file);
-    tokio::fs::rename(partial, final_path).await.map_err(io)?;
-    if let Some(dir) = final_path.parent() {
-        tokio::fs::File::open(dir)
-            .await
-            .map_err(io)?
-            .sync_all()
-            .await
-            .map_err(io)?;
+    file.sync_all().await
+}
+
+async fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    tokio::fs::File::open(dir).await?.sync_all().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh directory under the system's temporary one, removed when dropped.
+    struct Dir(PathBuf);
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
-    Ok(())
+
+    fn dir() -> Dir {
+        let d = std::env::temp_dir().join(format!("backspace-target-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&d).unwrap();
+        Dir(d)
+    }
+
+    /// Each moment a `Local` backup can die at, and what recovery must remove: never a file of
+    /// the final name that the job did not link itself.
+    #[test]
+    fn recovery_removes_what_the_job_made_and_nothing_else() {
+        let task = TaskId(uuid::Uuid::new_v4());
+        let name = "p_2026-01-01_00-00-00.tar.zst";
+        let remaining = |d: &Path| {
+            let mut v: Vec<String> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+
+        // Died while writing; a file of the final name is someone else's.
+        let d = dir();
+        let partial = partial_path(&d.0, name, task);
+        std::fs::write(&partial, b"half").unwrap();
+        std::fs::write(d.0.join(name), b"theirs").unwrap();
+        remove_interrupted_local_output(&partial, task);
+        assert_eq!(remaining(&d.0), [name]);
+        assert_eq!(std::fs::read(d.0.join(name)).unwrap(), b"theirs");
+
+        // Died after linking, before recording the final path: the final is the partial's file.
+        let d = dir();
+        let partial = partial_path(&d.0, name, task);
+        std::fs::write(&partial, b"whole").unwrap();
+        std::fs::hard_link(&partial, d.0.join(name)).unwrap();
+        remove_interrupted_local_output(&partial, task);
+        assert!(remaining(&d.0).is_empty(), "{:?}", remaining(&d.0));
+
+        // Died after recording the final path, with or without the partial still there.
+        for keep_partial in [true, false] {
+            let d = dir();
+            let partial = partial_path(&d.0, name, task);
+            std::fs::write(&partial, b"whole").unwrap();
+            std::fs::hard_link(&partial, d.0.join(name)).unwrap();
+            if !keep_partial {
+                std::fs::remove_file(&partial).unwrap();
+            }
+            let removed = remove_interrupted_local_output(&d.0.join(name), task);
+            assert!(remaining(&d.0).is_empty(), "{:?}", remaining(&d.0));
+            assert!(removed.iter().any(|(p, r)| p == &d.0.join(name) && r.is_ok()));
+        }
+
+        // Died before the partial was created: nothing of its own, nothing removed.
+        let d = dir();
+        std::fs::write(d.0.join(name), b"theirs").unwrap();
+        remove_interrupted_local_output(&partial_path(&d.0, name, task), task);
+        assert_eq!(remaining(&d.0), [name]);
+    }
 }
