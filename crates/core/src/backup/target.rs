@@ -272,26 +272,62 @@ impl Core {
                     let _ = tokio::fs::remove_file(&partial).await;
                     return Err(e);
                 }
+                let taken = || {
+                    Error::InvalidOperation(format!(
+                        "`{}` appeared while the backup was written; it was left as it is. Start the backup again.",
+                        final_path.display()
+                    ))
+                };
                 // A hard link never replaces a file: an archive of the same name (made by
-                // something else since the name was chosen) stays, and this backup fails.
-                if let Err(e) = tokio::fs::hard_link(&partial, &final_path).await {
+                // something else since the name was chosen) stays, and this backup fails. From
+                // the link on, the final name is this job's own, and is recorded as such: a
+                // crash before the history record removes it (`Core::recover_jobs`).
+                let placed = match tokio::fs::hard_link(&partial, &final_path).await {
+                    Ok(()) => {
+                        let recorded = self
+                            .store
+                            .set_job_partial(task, Some(&path_text(&final_path)), now())
+                            .await;
+                        match recorded {
+                            Ok(()) => {
+                                // The archive is whole under its name: a partial name that
+                                // cannot go is only a hidden extra link to it.
+                                if let Err(e) = tokio::fs::remove_file(&partial).await {
+                                    tracing::warn!(path = %partial.display(), error = %e, "removing the partial name of a finished archive failed");
+                                }
+                                Ok(())
+                            }
+                            Err(e) => {
+                                let _ = tokio::fs::remove_file(&final_path).await;
+                                Err(e.into())
+                            }
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(taken()),
+                    // No hard links on this file system (FAT, some network ones): the name was
+                    // free when chosen and still is, and is recorded before the rename.
+                    Err(_) => match tokio::fs::symlink_metadata(&final_path).await {
+                        Ok(_) => Err(taken()),
+                        Err(_) => {
+                            let recorded = self
+                                .store
+                                .set_job_partial(task, Some(&path_text(&final_path)), now())
+                                .await;
+                            match recorded {
+                                Ok(()) => tokio::fs::rename(&partial, &final_path).await.map_err(io),
+                                Err(e) => Err(e.into()),
+                            }
+                        }
+                    },
+                };
+                if let Err(e) = placed {
                     let _ = tokio::fs::remove_file(&partial).await;
-                    return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
-                        Error::InvalidOperation(format!(
-                            "`{}` appeared while the backup was written; it was left as it is. Start the backup again.",
-                            final_path.display()
-                        ))
-                    } else {
-                        io(e)
-                    });
+                    return Err(e);
                 }
-                // From here the final name is this job's own: a crash before the record removes
-                // it (see `Core::recover_jobs`).
-                self.store
-                    .set_job_partial(task, Some(&path_text(&final_path)), now())
-                    .await?;
-                tokio::fs::remove_file(&partial).await.map_err(io)?;
-                sync_dir(dir).await.map_err(io)?;
+                if let Err(e) = sync_dir(dir).await {
+                    let _ = tokio::fs::remove_file(&final_path).await;
+                    return Err(io(e));
+                }
                 Ok(path_text(&final_path))
             }
             Target::Provider { folder_id, dir } => {
