@@ -26,7 +26,7 @@ pub use credential::{ApiKey, CredentialStore, Session};
 pub use job::{status as job_status, Job, JobEnd, JobKind, JobStore};
 pub use portal::{NewPortal, Portal, PortalStore};
 pub use record::{BackupRecord, RecordStore, Schedule};
-pub use snapshot::{PortalSettings, Snapshot, SnapshotStore};
+pub use snapshot::{PortalSettings, Snapshot, SnapshotStore, SwapFence};
 pub use thirdparty::{BackupProvider, ThirdPartyStore};
 pub use tree::{File, Folder, NewFile, NewFolder, TreeStore};
 pub use user::{NewUser, User, UserQuery, UserStore};

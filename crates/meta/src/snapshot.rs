@@ -8,7 +8,7 @@ use crate::tree::{file_from_row, folder_from_row, FILE_COLUMNS, FOLDER_COLUMNS};
 use crate::user::{from_row as user_from_row, COLUMNS as USER_COLUMNS};
 use crate::{Engine, File, Folder, Result, SqlStore, StoreError, User};
 use backspace_types::lenient::LenientEnum;
-use backspace_types::{PortalId, UserId};
+use backspace_types::{PortalId, TaskId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// The portal's own settings in a snapshot.
@@ -101,6 +101,18 @@ async fn insert_garbage(
     Ok(())
 }
 
+/// The job a restore's swap runs for, checked in the swap's own transaction: the rows are
+/// replaced only while the job is unfinished, leased to `owner` and its lease has not run out
+/// (another instance fails a job whose lease ran out and unlocks its portal; a swap after that
+/// would overwrite what users wrote since). With `phase`, the job's phase and progress are set
+/// in the same transaction, so "the swap happened" and the swap are one fact.
+#[derive(Clone, Debug)]
+pub struct SwapFence<'a> {
+    pub job: TaskId,
+    pub owner: &'a str,
+    pub phase: Option<(&'a str, i64)>,
+}
+
 /// Portal snapshots and restores.
 #[async_trait::async_trait]
 pub trait SnapshotStore: Send + Sync {
@@ -109,8 +121,15 @@ pub trait SnapshotStore: Send + Sync {
     async fn snapshot(&self, portal: PortalId) -> Result<Snapshot>;
     /// Replaces the portal's people, folders and files with the snapshot's, in one
     /// transaction, keeping the portal's id and alias. Returns the blob keys the replaced rows
-    /// used that the new rows do not, for the caller to delete after the commit.
-    async fn restore_snapshot(&self, portal: PortalId, snapshot: &Snapshot, now: i64) -> Result<Vec<String>>;
+    /// used that the new rows do not, for the caller to delete after the commit. With a
+    /// `fence`, `Conflict` and nothing changed when the job no longer holds its lease.
+    async fn restore_snapshot(
+        &self,
+        portal: PortalId,
+        snapshot: &Snapshot,
+        now: i64,
+        fence: Option<&SwapFence<'_>>,
+    ) -> Result<Vec<String>>;
     /// Records blobs that no row uses any more, to be deleted (see [`SnapshotStore::blob_garbage`]).
     async fn add_blob_garbage(&self, portal: PortalId, keys: &[String], now: i64) -> Result<()>;
     /// Blobs released by committed changes (a restore's replaced files) and not yet deleted,
@@ -162,8 +181,35 @@ impl SnapshotStore for SqlStore {
         })
     }
 
-    async fn restore_snapshot(&self, portal: PortalId, snap: &Snapshot, now: i64) -> Result<Vec<String>> {
+    async fn restore_snapshot(
+        &self,
+        portal: PortalId,
+        snap: &Snapshot,
+        now: i64,
+        fence: Option<&SwapFence<'_>>,
+    ) -> Result<Vec<String>> {
         let mut tx = self.pool.begin().await?;
+        if let Some(f) = fence {
+            // The first statement, and a write: it takes SQLite's lock, and PostgreSQL's lock of
+            // the job's row, so the job cannot be failed by another instance until the commit.
+            let held = sqlx::query(
+                "UPDATE backup_jobs SET updated_at = $3, phase = COALESCE($4, phase), progress = COALESCE($5, progress)
+                 WHERE id = $1 AND owner = $2 AND is_completed = 0 AND lease_until >= $3",
+            )
+            .bind(f.job.to_string())
+            .bind(f.owner)
+            .bind(now)
+            .bind(f.phase.map(|(phase, _)| phase))
+            .bind(f.phase.map(|(_, progress)| progress))
+            .execute(&mut *tx)
+            .await?;
+            if held.rows_affected() == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "the restore job `{}` no longer holds its lease (this instance lost the database for longer than the job lease, or the job was ended): the portal was left as it was",
+                    f.job
+                )));
+            }
+        }
         let s = &snap.settings;
         let updated =
             sqlx::query("UPDATE portals SET name = $2, owner_id = $3, language = $4, time_zone = $5, modified_at = $6 WHERE id = $1")

@@ -585,7 +585,7 @@ async fn a_snapshot_restores_exactly_and_a_collision_changes_nothing() {
             )
             .await
             .unwrap();
-        let replaced = store.restore_snapshot(a.id, &snap, 99).await.unwrap();
+        let replaced = store.restore_snapshot(a.id, &snap, 99, None).await.unwrap();
         assert_eq!(replaced, vec!["two".to_owned()], "the bytes no restored row uses");
         // Recorded as garbage in the same transaction, until forgotten.
         assert_eq!(store.blob_garbage(10).await.unwrap(), vec!["two".to_owned()]);
@@ -608,7 +608,7 @@ async fn a_snapshot_restores_exactly_and_a_collision_changes_nothing() {
         );
         // Restoring A's rows into B collides with A's ids: refused, and B is untouched.
         let before = store.snapshot(b.id).await.unwrap();
-        let err = store.restore_snapshot(b.id, &snap, 100).await.unwrap_err();
+        let err = store.restore_snapshot(b.id, &snap, 100, None).await.unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err}");
         let after = store.snapshot(b.id).await.unwrap();
         assert_eq!(
@@ -620,6 +620,54 @@ async fn a_snapshot_restores_exactly_and_a_collision_changes_nothing() {
         assert!(snap.files.iter().all(|f| f.id != fresh.id));
         store.set_portal_status(a.id, 4, 1).await.unwrap();
         assert_eq!(store.portal(a.id).await.unwrap().unwrap().status, 4);
+
+        // A fenced swap happens only while its job holds its lease.
+        let restore = Job {
+            kind: JobKind::Restore,
+            ..job(a.id)
+        };
+        store.start_job(&restore).await.unwrap();
+        assert!(store.renew_lease(restore.id, "me", 1_000).await.unwrap());
+        let fence = |owner: &'static str| SwapFence {
+            job: restore.id,
+            owner,
+            phase: Some(("swapped", 90)),
+        };
+        let files_now = || async { store.snapshot(a.id).await.unwrap().files };
+        let before = files_now().await;
+        let refused = [
+            ("another instance's job", fence("other"), 500),
+            ("a lease that ran out", fence("me"), 1_001),
+        ];
+        for (what, f, now) in refused {
+            let err = store.restore_snapshot(a.id, &snap, now, Some(&f)).await.unwrap_err();
+            assert!(matches!(err, StoreError::Conflict(_)), "{what}: {err}");
+            assert_eq!(files_now().await, before, "{what} changed the portal");
+            let j = store.job_by_id(restore.id).await.unwrap().unwrap();
+            assert_eq!((j.phase.as_str(), j.progress), ("queued", 0), "{what}");
+        }
+        store
+            .restore_snapshot(a.id, &snap, 900, Some(&fence("me")))
+            .await
+            .unwrap();
+        let j = store.job_by_id(restore.id).await.unwrap().unwrap();
+        assert_eq!(
+            (j.phase.as_str(), j.progress),
+            ("swapped", 90),
+            "the swap and its phase are one"
+        );
+        let end = JobEnd {
+            status: job_status::COMPLETED,
+            error: String::new(),
+            warning: None,
+            link: None,
+        };
+        assert!(store.finish_job(restore.id, &end, 950).await.unwrap());
+        let err = store
+            .restore_snapshot(a.id, &snap, 960, Some(&fence("me")))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "a finished job: {err}");
     }
 }
 

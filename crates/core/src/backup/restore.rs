@@ -541,14 +541,24 @@ impl Core {
             ctx.set("swap", 75);
             let mut used = std::collections::HashSet::new();
             let mut replaced_all = Vec::new();
-            for (target, mut snap) in plans {
+            let last = plans.len().saturating_sub(1);
+            for (i, (target, mut snap)) in plans.into_iter().enumerate() {
                 if dump {
                     self.store.ensure_portal(target, &snap.settings, now_ms()).await?;
                 }
                 // Archives of later backups kept in the portal's own folders survive the
                 // restore when their folder does: the history still lists them.
                 self.keep_document_archives(target, &mut snap).await?;
-                let replaced = self.store.restore_snapshot(target, &snap, now_ms()).await?;
+                // The last swap records that the restore happened, in its own transaction.
+                let fence = backspace_meta::SwapFence {
+                    job: ctx.id,
+                    owner: &self.settings.instance,
+                    phase: (i == last).then_some((SWAPPED, 90)),
+                };
+                let replaced = self
+                    .store
+                    .restore_snapshot(target, &snap, now_ms(), Some(&fence))
+                    .await?;
                 let keys: Vec<String> = snap.files.iter().map(|f| f.blob_key.clone()).collect();
                 committed
                     .lock()
@@ -557,7 +567,9 @@ impl Core {
                 used.extend(keys);
                 replaced_all.extend(replaced);
             }
-            // The restore has happened: a stop from here on is reported as its success.
+            // The restore has happened (the job says so since the last swap's commit): a stop
+            // from here on is reported as its success. Written again, in case the watcher wrote
+            // the phase before the swap over it meanwhile.
             ctx.set(SWAPPED, 90);
             if let Err(e) = self
                 .store
