@@ -651,8 +651,8 @@ async fn hostile_archives_are_refused_and_change_nothing() {
     let before = contents(&s, &owner, room).await;
 
     let mut tampered = zstd::decode_all(&good_bytes[..]).unwrap();
-    // Flip a byte inside the first entry's data (after the 512-byte tar header).
-    tampered[600] ^= 0xff;
+    // Flip the first byte of the first entry's data (after its 512-byte tar header).
+    tampered[512] ^= 0xff;
     let hostile: Vec<(&str, Vec<u8>)> = vec![
         ("truncated", good_bytes[..good_bytes.len() / 2].to_vec()),
         ("tampered", zstd::encode_all(&tampered[..], 3).unwrap()),

@@ -2108,12 +2108,13 @@ async fn hostile_archives_are_refused_before_the_portal_is_touched() {
 
     let entries = unpack(&real);
     let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names.first(), Some(&"portal.json"), "{names:?}");
+    // The files, then the snapshot that lists them, then the manifest.
+    assert_eq!(names.iter().rev().nth(1), Some(&"portal.json"), "{names:?}");
     assert_eq!(names.last(), Some(&"manifest.json"), "{names:?}");
     let file1 = names.iter().find(|n| n.starts_with("files/")).unwrap().to_string();
     let manifest: Value = serde_json::from_slice(&entries.last().unwrap().1).unwrap();
     let meta = manifest["meta"].clone();
-    let snapshot: Value = serde_json::from_slice(&entries[0].1).unwrap();
+    let snapshot: Value = serde_json::from_slice(&entries[entries.len() - 2].1).unwrap();
     let with_snapshot = |edit: &dyn Fn(&mut Value)| {
         let mut snap = snapshot.clone();
         edit(&mut snap);
@@ -2210,7 +2211,7 @@ async fn hostile_archives_are_refused_before_the_portal_is_touched() {
             "a duplicate portal.json",
             {
                 let mut e = entries.clone();
-                e.insert(e.len() - 1, entries[0].clone());
+                e.insert(e.len() - 1, entries[entries.len() - 2].clone());
                 pack(&e)
             },
             "\"portal.json\" appears more than once",
@@ -2429,6 +2430,25 @@ async fn hostile_archives_are_refused_before_the_portal_is_touched() {
         at_backup,
         "the control restore did not bring the backup back"
     );
+    // Archives of earlier versions have `portal.json` first: they restore too.
+    let mut earlier = entries.clone();
+    let snapshot_entry = earlier.remove(earlier.len() - 2);
+    earlier.insert(0, snapshot_entry);
+    let mut manifest: Value = serde_json::from_slice(&earlier.last().unwrap().1).unwrap();
+    let lines = manifest["entries"].as_array_mut().unwrap();
+    let line = lines.remove(lines.len() - 1);
+    assert_eq!(line["path"], "portal.json", "{manifest}");
+    lines.insert(0, line);
+    earlier.last_mut().unwrap().1 = serde_json::to_vec(&manifest).unwrap();
+    s.upload(&owner, room, "after the control.txt", b"x".to_vec()).await;
+    let (status, v) = restore_uploaded(&s, &owner, &pack(&earlier)).await;
+    assert_eq!(status, 200, "{v}");
+    let done = wait_restore(&s, &owner).await;
+    assert_eq!(
+        done["error"], "",
+        "an archive with portal.json first was refused: {done}"
+    );
+    assert_eq!(tree(&s, &owner, "rooms").await, at_backup);
     println!("hostile archives refused in {elapsed:.1?}");
     assert!(
         failures.is_empty(),

@@ -459,31 +459,51 @@ impl Core {
         let handle = tokio::runtime::Handle::current();
         let blobs = self.blobs.clone();
         let job = ctx.clone();
-        let producer = tokio::task::spawn_blocking(move || -> Result<(String, u64)> {
+        let producer = tokio::task::spawn_blocking(move || -> Result<(String, u64, usize)> {
+            let mut meta = meta;
             let mut w = ArchiveWriter::new(writer, compression).map_err(format_error)?;
             let entry = |name: String| EntryPath::new(name).map_err(format_error);
             let mut done = 0u64;
-            for super::repository::PortalPart { prefix, snapshot } in parts {
-                let json = serde_json::to_vec(&snapshot).map_err(|e| Error::Internal(e.to_string()))?;
-                w.add_bytes(&entry(format!("{prefix}{SNAPSHOT_ENTRY}"))?, &json)
-                    .map_err(format_error)?;
-                for f in snapshot.files {
-                    let (id, key, size) = (f.id, f.blob_key, f.size.max(0) as u64);
+            let mut damaged_files = 0;
+            for super::repository::PortalPart { prefix, mut snapshot } in parts {
+                // Each file is checked against its row as it is written (the writer hashes it
+                // for the manifest anyway): a file damaged on disk is found now, while the
+                // portal may still have a good copy elsewhere, not at the restore that needs it.
+                let mut damaged = std::collections::HashSet::new();
+                for f in &snapshot.files {
+                    let size = f.size.max(0) as u64;
                     if job.is_cancelled() {
                         return Err(io_to_error(cancelled()));
                     }
-                    let key = BlobKey::new(key).map_err(|e| Error::Internal(e.to_string()))?;
+                    let key = BlobKey::new(f.blob_key.clone()).map_err(|e| Error::Internal(e.to_string()))?;
                     let mut reader = open_blob(blobs.as_ref(), &key, &handle)?;
-                    w.add(&entry(format!("{prefix}{}", file_entry(id)))?, size, &mut reader)
+                    let written = w
+                        .add(&entry(format!("{prefix}{}", file_entry(f.id)))?, size, &mut reader)
                         .map_err(format_error)?;
+                    if !f.blake3.is_empty() && written != f.blake3 {
+                        // Its entry stays (its bytes are out already); no row names it, so a
+                        // restore drops it.
+                        tracing::warn!(file = %f.id, "file bytes do not match their digest (damaged); left out of the backup");
+                        damaged.insert(f.id);
+                    }
                     done += size;
                     // Backup progress is 0.9 × the share written; 100 comes with the record.
                     job.set("files", (done * 90 / total.max(1)) as i64);
                 }
+                snapshot.files.retain(|f| !damaged.contains(&f.id));
+                damaged_files += damaged.len();
+                if meta.get("files").is_some() {
+                    meta["files"] = snapshot.files.len().into();
+                }
+                // Last, so that it lists exactly the files that can be restored.
+                let json = serde_json::to_vec(&snapshot).map_err(|e| Error::Internal(e.to_string()))?;
+                w.add_bytes(&entry(format!("{prefix}{SNAPSHOT_ENTRY}"))?, &json)
+                    .map_err(format_error)?;
             }
             job.set("store", 90);
             let (writer, _) = w.finish(now, meta).map_err(format_error)?;
-            writer.close().map_err(io_to_error)
+            let (hash, size) = writer.close().map_err(io_to_error)?;
+            Ok((hash, size, damaged_files))
         });
         let put = self.put_archive(caller, target, ctx.id, &file_name, stream);
         let (stored, produced) = tokio::join!(put, producer);
@@ -491,14 +511,14 @@ impl Core {
         if ctx.is_cancelled() {
             return Err(io_to_error(cancelled()));
         }
-        let (hash, size) = match (produced, &stored) {
+        let (hash, size, damaged) = match (produced, &stored) {
             (Ok(done), _) => done,
             // The target failed first; the writer only saw its end of the pipe close.
             (Err(_), Err(_)) => return Err(stored.err().unwrap_or_else(|| Error::Internal("storage failed".into()))),
             (Err(e), Ok(_)) => return Err(e),
         };
         let storage_path = stored?;
-        let warning = (missing > 0).then(|| MISSING_WARNING.to_owned());
+        let warning = (missing + damaged > 0).then(|| MISSING_WARNING.to_owned());
         Ok(Produced {
             file_name,
             storage_path,
