@@ -105,7 +105,12 @@ pub enum BackupCommand {
 #[derive(Debug, clap::Args)]
 pub struct RestoreArgs {
     /// The backup's id (or a unique prefix of it). Replaces the portal's data with the backup's
-    pub id: String,
+    #[arg(required_unless_present = "file")]
+    pub id: Option<String>,
+    /// Restore an archive file from this machine instead (a downloaded backup, `.tar.zst`,
+    /// `.tar.gz` or `.tar`): it is uploaded to the server, checked there, and restored
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["id", "dump"])]
+    pub file: Option<PathBuf>,
     /// Wait until the restore is done (exit code 1 if it fails)
     #[arg(long)]
     pub wait: bool,
@@ -471,6 +476,56 @@ impl Api {
                 .timeout(Duration::from_secs(120)),
         )
         .await
+    }
+
+    /// One call of `/backupFileUpload.ashx` (its own answer shape, not the API envelope): the
+    /// `Init` call without a body, or a chunk as a multipart `file` part.
+    async fn upload_chunk(&self, query: &str, chunk: Option<&[u8]>) -> Result<Value> {
+        let mut req = self
+            .request(reqwest::Method::POST, &format!("/backupFileUpload.ashx{query}"))
+            .timeout(Duration::from_secs(600));
+        if let Some(chunk) = chunk {
+            // Random per call (std's hasher keys are): no chunk can be made to contain it.
+            let boundary = {
+                use std::hash::{BuildHasher, Hasher};
+                let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+                h.write_usize(chunk.len());
+                format!("backspace-{:016x}", h.finish())
+            };
+            let mut body = Vec::with_capacity(chunk.len() + 256);
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"chunk\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(chunk);
+            body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+            req = req
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(body);
+        }
+        let resp = req.send().await.map_err(|e| self.transport(e))?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| self.transport(e))?;
+        let reply: Value = serde_json::from_str(&text).map_err(|_| {
+            failed(format!(
+                "the server at {} did not answer the upload with the backspace API (HTTP {status})",
+                self.base
+            ))
+        })?;
+        if reply["Success"] != true {
+            let message = reply["Message"]
+                .as_str()
+                .map(str::to_owned)
+                .or_else(|| reply["error"]["message"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| format!("HTTP {status}"));
+            return Err(failed(format!("the upload was refused: {message}")));
+        }
+        Ok(reply)
     }
 
     /// What went wrong on the way to the server.
@@ -1080,11 +1135,23 @@ async fn backup_download(
 }
 
 async fn restore(api: &Api, out: &Out, args: RestoreArgs) -> Result<i32> {
-    let id = resolve_id(api, &args.id, args.dump).await?;
-    let mut body = json!({"backupId": id});
-    if args.dump {
-        body["dump"] = json!(true);
-    }
+    let (id, body) = match (&args.file, &args.id) {
+        (Some(file), _) => {
+            upload_archive(api, out, file).await?;
+            // An uploaded archive is restored as a `Local` one, whatever `filePath` says.
+            let body = json!({"backupId": "", "storageType": "Local", "storageParams": [{"key": "filePath", "value": "upload"}]});
+            (file.display().to_string(), body)
+        }
+        (None, Some(id)) => {
+            let id = resolve_id(api, id, args.dump).await?;
+            let mut body = json!({"backupId": id});
+            if args.dump {
+                body["dump"] = json!(true);
+            }
+            (id, body)
+        }
+        (None, None) => return Err(usage("name a backup id, or an archive with --file")),
+    };
     let started = api.post("/api/2.0/backup/startrestore", body).await?;
     let task = str_of(&started["taskId"]);
     if !args.wait {
@@ -1111,6 +1178,84 @@ async fn restore(api: &Api, out: &Out, args: RestoreArgs) -> Result<i32> {
         println!("restored backup {id}");
     }
     Ok(0)
+}
+
+/// Uploads an archive file through `/backupFileUpload.ashx` (DocSpace's restore upload: an `Init`
+/// call with the size, then the bytes in chunks of the size the server names).
+async fn upload_archive(api: &Api, out: &Out, file: &Path) -> Result<()> {
+    use tokio::io::AsyncReadExt;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let Some(extension) = ["tar.zst", "tar.gz", "tar"]
+        .into_iter()
+        .find(|e| name.ends_with(&format!(".{e}")))
+    else {
+        return Err(usage(format!(
+            "{}: not a backup archive (its name ends in .tar.zst, .tar.gz or .tar)",
+            file.display()
+        )));
+    };
+    let mut reader = tokio::fs::File::open(file)
+        .await
+        .map_err(|e| usage(format!("{}: {e}", file.display())))?;
+    let total = reader
+        .metadata()
+        .await
+        .map_err(|e| usage(format!("{}: {e}", file.display())))?
+        .len();
+    if total == 0 {
+        return Err(usage(format!("{}: the file is empty", file.display())));
+    }
+    let init = api
+        .upload_chunk(&format!("?Init=true&totalSize={total}&extension={extension}"), None)
+        .await?;
+    let chunk_size = init["ChunkSize"].as_u64().filter(|n| *n > 0).unwrap_or(8 << 20) as usize;
+    let bar = (!out.json).then(|| {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template("uploading {bytes}/{total_bytes} {wide_bar} {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let mut sent = 0u64;
+    let mut buf = vec![0u8; chunk_size];
+    loop {
+        let mut filled = 0;
+        while filled < buf.len() {
+            let n = reader
+                .read(&mut buf[filled..])
+                .await
+                .map_err(|e| failed(format!("reading {}: {e}", file.display())))?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        if filled == 0 {
+            break;
+        }
+        let reply = api.upload_chunk("", Some(&buf[..filled])).await?;
+        sent += filled as u64;
+        if let Some(bar) = &bar {
+            bar.set_position(sent);
+        }
+        if reply["EndUpload"] == true {
+            break;
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    if sent != total {
+        return Err(failed(format!(
+            "{} changed while it was uploaded ({sent} of {total} bytes sent)",
+            file.display()
+        )));
+    }
+    Ok(())
 }
 
 /// `cronParams.day` from `--day`.

@@ -317,6 +317,66 @@ async fn restore_waits_until_the_portal_is_back() {
         .fails(1);
 }
 
+/// `restore --file`: an archive on the client's machine (here, one downloaded before) is uploaded
+/// in chunks and restored; a file that is not an archive is refused and changes nothing.
+#[tokio::test]
+async fn restore_uploads_an_archive_file() {
+    let (s, owner, key) = setup().await;
+    let c = Client::new(&s, &key);
+    let dir = TempDir::new("backspace-cli-restore-file");
+    // Larger than the server's upload chunk (10 MiB): the archive goes up in two.
+    let big = s.room(&owner, "Big").await;
+    assert_eq!(s.upload(&owner, big, "big.bin", bytes(12 << 20, 4)).await.0, 200);
+    let done = c.run(&["backup", "start", "--wait", "--json"]).await.ok().json();
+    let id = done["taskId"].as_str().unwrap().to_owned();
+    let archive = dir.join("portal.tar.zst");
+    c.run(&["backup", "download", &id, "-o", archive.to_str().unwrap()])
+        .await
+        .ok();
+    // Gone from the server: only the file on this machine is left.
+    c.run(&["backup", "delete", &id]).await.ok();
+    let later = s.room(&owner, "After the backup").await;
+
+    let restored = c
+        .run(&["restore", "--file", archive.to_str().unwrap(), "--wait", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(
+        (restored["isCompleted"].clone(), restored["error"].clone()),
+        (json!(true), json!("")),
+        "{restored}"
+    );
+    let (status, _) = s
+        .get(&format!("/api/2.0/files/rooms/{later}"), &Auth::bearer(&key))
+        .await;
+    assert_eq!(status, 404, "the room made after the backup survived the restore");
+    let (_, listing) = s.get(&format!("/api/2.0/files/{big}"), &owner).await;
+    let file = listing["response"]["files"][0]["id"].as_i64().unwrap();
+    assert!(
+        s.download(&owner, file).await.1 == bytes(12 << 20, 4),
+        "the large file came back different"
+    );
+
+    // Not an archive by name: a usage error, nothing sent. By content: the server refuses it.
+    let text = dir.join("notes.txt");
+    std::fs::write(&text, b"not a backup").unwrap();
+    let refused = c.run(&["restore", "--file", text.to_str().unwrap()]).await.fails(2);
+    assert!(refused.stderr.contains("not a backup archive"), "{}", refused.stderr);
+    let fake = dir.join("fake.tar.zst");
+    std::fs::write(&fake, vec![7u8; 100_000]).unwrap();
+    let bad = c
+        .run(&["restore", "--file", fake.to_str().unwrap(), "--wait"])
+        .await
+        .fails(1);
+    assert!(bad.stderr.contains("invalid"), "{}", bad.stderr);
+    let (status, _) = s.get("/api/2.0/files/rooms", &Auth::bearer(&key)).await;
+    assert_eq!(status, 200, "the portal is locked after a refused archive");
+    c.run(&["restore", "--file", fake.to_str().unwrap(), &id])
+        .await
+        .fails(2);
+}
+
 #[tokio::test]
 async fn schedule_set_get_and_delete() {
     let s = TestServer::spawn().await;
