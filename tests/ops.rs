@@ -373,3 +373,45 @@ async fn a_full_run_at_trace_level_logs_no_secret() {
         }
     }
 }
+
+/// Garbage collection shows in the metrics: a deleted repository backup's packs are collected,
+/// counted as a finished run, their bytes and packs as freed.
+#[tokio::test]
+async fn metrics_count_garbage_collections_and_what_they_freed() {
+    let s = TestServer::spawn_with(&[("BACKSPACE_REPOSITORY_PASSPHRASE", "metrics test passphrase")]).await;
+    let owner = Auth::bearer(&s.owner_token().await);
+    let room = s.room(&owner, "Collected").await;
+    assert_eq!(s.upload(&owner, room, "a.bin", bytes(3 << 20, 8)).await.0, 200);
+    let (status, _) = s
+        .post("/api/2.0/backup/startbackup", &owner, json!({"storageType": 4}))
+        .await;
+    assert_eq!(status, 200);
+    let done = wait_backup(&s, &owner).await;
+    assert_eq!(done["error"], "", "{done}");
+    let (_, before) = metrics(&s, None).await;
+    assert_eq!(sample(&before, "backspace_gc_freed_bytes_total"), Some(0.0), "{before}");
+    let id = done["taskId"].as_str().unwrap().to_owned();
+    assert_eq!(delete_backup(&s, &owner, &id).await.0, 200);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let text = loop {
+        let (_, text) = metrics(&s, None).await;
+        if sample(&text, "backspace_gc_runs_total{outcome=\"done\"}").unwrap_or(0.0) >= 1.0 {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "no collection finished: {text}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    // The only backup held a 3 MiB file that does not compress: its packs are gone.
+    let freed = sample(&text, "backspace_gc_freed_bytes_total").unwrap();
+    assert!(freed >= (3 << 20) as f64, "freed {freed} bytes: {text}");
+    assert!(
+        sample(&text, "backspace_gc_deleted_packs_total").unwrap() >= 1.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "backspace_gc_runs_total{outcome=\"failed\"}"),
+        Some(0.0),
+        "{text}"
+    );
+}

@@ -78,7 +78,7 @@ pub struct Core {
     operations: files::OperationLog,
     jobs: backup::JobRegistry,
     repositories: backup::Repositories,
-    metrics: metrics::Metrics,
+    metrics: Arc<metrics::Metrics>,
 }
 
 impl Core {
@@ -92,7 +92,7 @@ impl Core {
             operations: files::OperationLog::default(),
             jobs: backup::JobRegistry::default(),
             repositories: backup::Repositories::default(),
-            metrics: metrics::Metrics::default(),
+            metrics: Arc::default(),
         }
     }
 

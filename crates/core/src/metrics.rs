@@ -96,7 +96,26 @@ pub struct Metrics {
     backed_up_bytes: AtomicU64,
     restored_bytes: AtomicU64,
     storage_errors: AtomicU64,
+    /// Garbage collections of repositories that finished, were deferred, failed.
+    collections: [AtomicU64; 3],
+    collected_bytes: AtomicU64,
+    collected_packs: AtomicU64,
 }
+
+/// How a garbage collection of a repository ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Collection {
+    /// It ran; the space of what it deleted is free.
+    Done {
+        freed_bytes: u64,
+        deleted_packs: u64,
+    },
+    /// A backup was writing: nothing was deleted, it runs again later.
+    Deferred,
+    Failed,
+}
+
+const COLLECTION_OUTCOMES: [&str; 3] = ["done", "deferred", "failed"];
 
 impl Metrics {
     /// One answered request. `route` is the route's template (`/api/2.0/backup/deletebackup/{backupid}`),
@@ -140,6 +159,23 @@ impl Metrics {
 
     pub fn restored(&self, bytes: u64) {
         self.restored_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// A garbage collection's end.
+    pub fn collection(&self, end: Collection) {
+        let slot = match end {
+            Collection::Done {
+                freed_bytes,
+                deleted_packs,
+            } => {
+                self.collected_bytes.fetch_add(freed_bytes, Ordering::Relaxed);
+                self.collected_packs.fetch_add(deleted_packs, Ordering::Relaxed);
+                0
+            }
+            Collection::Deferred => 1,
+            Collection::Failed => 2,
+        };
+        self.collections[slot].fetch_add(1, Ordering::Relaxed);
     }
 
     /// A storage operation that failed (the store did not answer, refused, or broke off).
@@ -208,9 +244,30 @@ impl Metrics {
                 "Storage operations that failed (the store was unreachable, refused or broke off).",
                 &self.storage_errors,
             ),
+            (
+                "backspace_gc_freed_bytes_total",
+                "Bytes of repository packs that garbage collections deleted or rewrote smaller.",
+                &self.collected_bytes,
+            ),
+            (
+                "backspace_gc_deleted_packs_total",
+                "Repository packs that garbage collections deleted.",
+                &self.collected_packs,
+            ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+        }
+        out.push_str(
+            "# HELP backspace_gc_runs_total Garbage collections of backup repositories, by outcome (deferred: a backup was writing; it runs again later).\n",
+        );
+        out.push_str("# TYPE backspace_gc_runs_total counter\n");
+        for (outcome, n) in COLLECTION_OUTCOMES.iter().zip(&self.collections) {
+            let _ = writeln!(
+                out,
+                "backspace_gc_runs_total{{outcome=\"{outcome}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
         }
         out
     }
@@ -235,6 +292,11 @@ mod tests {
         m.job("restore", Outcome::Failed, Duration::from_secs(2));
         m.backed_up(1000);
         m.storage_error();
+        m.collection(Collection::Done {
+            freed_bytes: 4096,
+            deleted_packs: 2,
+        });
+        m.collection(Collection::Deferred);
         let text = m.render();
         for line in [
             "backspace_http_requests_total{route=\"/api/2.0/backup/startbackup\",method=\"POST\",status=\"200\"} 2",
@@ -250,6 +312,11 @@ mod tests {
             "backspace_backed_up_bytes_total 1000",
             "backspace_restored_bytes_total 0",
             "backspace_storage_errors_total 1",
+            "backspace_gc_freed_bytes_total 4096",
+            "backspace_gc_deleted_packs_total 2",
+            "backspace_gc_runs_total{outcome=\"done\"} 1",
+            "backspace_gc_runs_total{outcome=\"deferred\"} 1",
+            "backspace_gc_runs_total{outcome=\"failed\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
         }

@@ -14,6 +14,7 @@ use super::stream::{cancelled, channel, open_blob, StreamReader};
 use super::target::{Stored, Target};
 use super::SNAPSHOT_ENTRY;
 use crate::caller::Caller;
+use crate::metrics::Collection;
 use crate::{Core, Error, Result};
 use backspace_format::{ArchiveWriter, EntryPath};
 use backspace_repo::{RepoError, Repository, Secret};
@@ -425,6 +426,7 @@ impl Core {
     fn spawn_gc(&self, location: String, repo: Arc<Repository>) {
         let collectors = self.repositories.collectors.clone();
         let owner = self.gc_owner();
+        let metrics = self.metrics.clone();
         let collector = {
             let mut map = collectors.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(running) = map.get(&location) {
@@ -442,15 +444,21 @@ impl Core {
                 collector.again.store(false, Ordering::SeqCst);
                 let wait = match repo.gc_as(&owner).await {
                     Ok(report) if report.deferred => {
+                        metrics.collection(Collection::Deferred);
                         tracing::info!(repository = %location, "garbage collection deferred: the repository is in use");
                         Some(DEFERRED_RETRY)
                     }
                     Ok(report) => {
+                        metrics.collection(Collection::Done {
+                            freed_bytes: report.freed_bytes,
+                            deleted_packs: report.deleted_packs,
+                        });
                         tracing::info!(repository = %location, freed = report.freed_bytes, deleted_packs = report.deleted_packs, repacked = report.repacked_packs, "garbage collected");
                         super::jobs::release_heap();
                         None
                     }
                     Err(e) => {
+                        metrics.collection(Collection::Failed);
                         tracing::warn!(repository = %location, error = %e, retry_secs = failed_wait.as_secs(), "garbage collection failed; it will be retried");
                         let wait = failed_wait;
                         failed_wait = (failed_wait * 2).min(FAILED_RETRY_MAX);
