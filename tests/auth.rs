@@ -146,6 +146,34 @@ async fn wrong_passwords_are_throttled_with_retry_after() {
     assert_eq!(body["statusCode"], 429);
 }
 
+/// Instances sharing a database share the throttle: failures spread over two instances count
+/// together, and the right password on the other instance waits too. A success on one clears
+/// the pair for both. The login is not stored in clear.
+#[tokio::test]
+async fn the_throttle_counts_failures_on_every_instance() {
+    let a = TestServer::spawn().await;
+    let b = a.spawn_sharing(&[]).await;
+    let attempt = |s: &TestServer, login: &str, password: &str| {
+        s.http
+            .post(s.url("/api/2.0/authentication"))
+            .json(&json!({"userName": login, "password": password}))
+            .send()
+    };
+    for i in 0..5 {
+        let s = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(attempt(s, OWNER_EMAIL, "wrong-password").await.unwrap().status(), 401);
+    }
+    for s in [&a, &b] {
+        let resp = attempt(s, OWNER_EMAIL, OWNER_PASSWORD).await.unwrap();
+        assert_eq!(resp.status(), 429, "one instance did not count the other's failures");
+    }
+    // Another login from the same address is not held back.
+    assert_eq!(attempt(&b, "nobody@example.com", "x").await.unwrap().status(), 401);
+    let stored = sql_strings(&a.database_url, "SELECT login_digest FROM login_failures").await;
+    assert!(stored.len() >= 6, "{stored:?}");
+    assert!(stored.iter().all(|d| d.len() == 64 && !d.contains('@')), "{stored:?}");
+}
+
 #[tokio::test]
 async fn keys_are_shown_once_masked_after_and_act_as_their_creator() {
     let s = TestServer::spawn().await;

@@ -968,20 +968,6 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-async fn sql(url: &str, statement: &str) {
-    use sqlx::Connection;
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
-    sqlx::query(statement).execute(&mut conn).await.unwrap();
-}
-
-async fn sql_strings(url: &str, query: &str) -> Vec<String> {
-    use sqlx::Connection;
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
-    sqlx::query_scalar(query).fetch_all(&mut conn).await.unwrap()
-}
-
 #[tokio::test]
 async fn kills_at_seeded_moments_leave_every_invariant_intact() {
     let seed = env_number("BACKSPACE_CRASH_SEED", DEFAULT_SEED);

@@ -487,6 +487,22 @@ impl Drop for TempDir {
     }
 }
 
+/// Runs one statement on the database at `url` (a state a test must set up directly).
+pub async fn sql(url: &str, statement: &str) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    sqlx::query(statement).execute(&mut conn).await.unwrap();
+}
+
+/// The first column of every row a query of the database at `url` returns, as text.
+pub async fn sql_strings(url: &str, query: &str) -> Vec<String> {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    sqlx::query_scalar(query).fetch_all(&mut conn).await.unwrap()
+}
+
 /// Moves a key's expiry into the past in the database, as time passing would (the API's
 /// shortest expiry is a day).
 pub async fn expire_key(s: &TestServer, id: &str) {

@@ -8,7 +8,6 @@ use backspace_meta::{Portal, Session, User};
 use backspace_types::datetime::now_ms;
 use backspace_types::dto::auth::AuthRequest;
 use backspace_types::SessionId;
-use std::time::Instant;
 
 /// A credential as presented, before it is checked. The server decides which one a request
 /// carries (cookie, `Authorization` forms); this crate decides what it is worth.
@@ -84,7 +83,8 @@ impl Core {
 
     /// Checks a person's password (or client hash). Throttled per (login, address).
     async fn check_password(&self, portal: &Portal, login: &str, client_hash: &str, address: &str) -> Result<User> {
-        if let Some(retry_after) = self.throttle.check(login, address, Instant::now()) {
+        let store = self.store.as_ref();
+        if let Some(retry_after) = self.throttle.check(store, login, address, now_ms()).await? {
             return Err(Error::TooManyAttempts { retry_after });
         }
         let user = self.store.user_by_email(portal.id, login).await?;
@@ -100,14 +100,14 @@ impl Core {
             .map_err(|e| Error::Internal(format!("password check panicked: {e}")))?;
         match user {
             Some(user) if ok => {
-                self.throttle.record_success(login, address);
+                self.throttle.record_success(store, login, address).await?;
                 if user.status != 1 {
                     return Err(Error::InvalidOperation("User disabled".to_owned()));
                 }
                 Ok(user)
             }
             _ => {
-                self.throttle.record_failure(login, address, Instant::now());
+                self.throttle.record_failure(store, login, address, now_ms()).await?;
                 Err(auth_failed())
             }
         }

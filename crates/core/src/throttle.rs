@@ -1,67 +1,66 @@
 //! Throttling of failed sign-ins per (login, client address).
 //!
-//! Kept in memory: with several instances each counts its own failures, which still bounds
-//! guessing to `attempts × instances` per window. Entries expire with the window, and the map is
-//! pruned when it grows, so memory stays bounded under a spray of distinct logins.
+//! The failures are kept in the metadata database, so every instance sharing it counts the same
+//! attempts: guessing is bounded to `attempts` per window however many instances a client
+//! spreads its tries over. The login is stored as a digest (people type passwords into the login
+//! field). Failures older than the window are dropped as new ones are recorded, so the table
+//! stays bounded under a spray of distinct logins.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use crate::Result;
+use backspace_meta::MetaStore;
+use std::time::Duration;
 
-const PRUNE_ABOVE: usize = 10_000;
-
-/// Counts failures and says when a (login, address) pair must wait.
+/// Says when a (login, address) pair must wait, from the failures the database holds.
 pub struct LoginThrottle {
-    attempts: usize,
+    attempts: u64,
     window: Duration,
-    failures: Mutex<HashMap<(String, String), VecDeque<Instant>>>,
 }
 
 impl LoginThrottle {
     pub fn new(attempts: usize, window: Duration) -> Self {
         Self {
-            attempts: attempts.max(1),
+            attempts: attempts.max(1) as u64,
             window,
-            failures: Mutex::new(HashMap::new()),
         }
     }
 
-    fn key(login: &str, address: &str) -> (String, String) {
-        (login.trim().to_lowercase(), address.to_owned())
+    fn digest(login: &str) -> String {
+        blake3::hash(login.trim().to_lowercase().as_bytes())
+            .to_hex()
+            .to_string()
     }
 
-    /// `Some(seconds)` to wait when the pair has used up its attempts.
-    pub fn check(&self, login: &str, address: &str, now: Instant) -> Option<u64> {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = map.get_mut(&Self::key(login, address))?;
-        while entry.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
-            entry.pop_front();
-        }
-        if entry.len() >= self.attempts {
-            let oldest = *entry.front()?;
-            let wait = self.window.saturating_sub(now.duration_since(oldest));
-            Some(wait.as_secs().max(1))
-        } else {
-            None
-        }
+    fn window_ms(&self) -> i64 {
+        self.window.as_millis().min(i64::MAX as u128) as i64
     }
 
-    pub fn record_failure(&self, login: &str, address: &str, now: Instant) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() > PRUNE_ABOVE {
-            let window = self.window;
-            map.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < window));
-        }
-        let entry = map.entry(Self::key(login, address)).or_default();
-        entry.push_back(now);
-        while entry.len() > self.attempts {
-            entry.pop_front();
-        }
+    /// `Some(seconds)` to wait when the pair has used up its attempts at `now` (ms).
+    pub async fn check(&self, store: &dyn MetaStore, login: &str, address: &str, now: i64) -> Result<Option<u64>> {
+        let since = now - self.window_ms();
+        let (failures, oldest) = store.login_failures(&Self::digest(login), address, since).await?;
+        Ok(self.wait(failures, oldest, now))
     }
 
-    pub fn record_success(&self, login: &str, address: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&Self::key(login, address));
+    /// The wait that `failures` in the window, the oldest at `oldest`, impose at `now`.
+    fn wait(&self, failures: u64, oldest: Option<i64>, now: i64) -> Option<u64> {
+        if failures < self.attempts {
+            return None;
+        }
+        let left_ms = (oldest? + self.window_ms() - now).max(0) as u64;
+        Some(left_ms.div_ceil(1000).max(1))
+    }
+
+    pub async fn record_failure(&self, store: &dyn MetaStore, login: &str, address: &str, now: i64) -> Result<()> {
+        let since = now - self.window_ms();
+        store
+            .add_login_failure(&Self::digest(login), address, now, since)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn record_success(&self, store: &dyn MetaStore, login: &str, address: &str) -> Result<()> {
+        store.clear_login_failures(&Self::digest(login), address).await?;
+        Ok(())
     }
 }
 
@@ -72,19 +71,11 @@ mod tests {
     #[test]
     fn blocks_after_the_limit_until_the_window_passes() {
         let t = LoginThrottle::new(3, Duration::from_secs(60));
-        let start = Instant::now();
-        for i in 0..3 {
-            assert_eq!(t.check("A@x", "1.2.3.4", start), None, "blocked after {i} failures");
-            t.record_failure("a@x", "1.2.3.4", start);
-        }
-        let wait = t
-            .check("a@X", "1.2.3.4", start + Duration::from_secs(10))
-            .expect("should be blocked");
-        assert_eq!(wait, 50);
-        assert_eq!(t.check("a@x", "5.6.7.8", start), None, "another address is not blocked");
-        assert_eq!(t.check("a@x", "1.2.3.4", start + Duration::from_secs(61)), None);
-        t.record_failure("b@x", "1", start);
-        t.record_success("b@x", "1");
-        assert_eq!(t.check("b@x", "1", start), None);
+        assert_eq!(t.wait(2, Some(0), 10_000), None, "under the limit");
+        assert_eq!(t.wait(3, Some(0), 10_000), Some(50));
+        assert_eq!(t.wait(3, Some(0), 59_001), Some(1), "a part of a second is a second");
+        assert_eq!(t.wait(3, Some(0), 60_000), Some(1), "never 0 while blocked");
+        assert_eq!(LoginThrottle::digest(" A@x "), LoginThrottle::digest("a@x"));
+        assert_ne!(LoginThrottle::digest("a@x"), LoginThrottle::digest("b@x"));
     }
 }

@@ -82,6 +82,14 @@ pub trait CredentialStore: Send + Sync {
     async fn update_key(&self, key: &ApiKey) -> Result<()>;
     async fn delete_key(&self, portal: PortalId, id: KeyId) -> Result<bool>;
     async fn touch_key(&self, portal: PortalId, id: KeyId, now: i64) -> Result<()>;
+
+    /// The failed sign-ins at (`login_digest`, `address`) since `since`: how many, and the
+    /// time of the oldest.
+    async fn login_failures(&self, login_digest: &str, address: &str, since: i64) -> Result<(u64, Option<i64>)>;
+    /// Records a failed sign-in at `now`, and forgets every failure (of any pair) before `since`.
+    async fn add_login_failure(&self, login_digest: &str, address: &str, now: i64, since: i64) -> Result<()>;
+    /// Forgets the failures of a pair (its sign-in succeeded).
+    async fn clear_login_failures(&self, login_digest: &str, address: &str) -> Result<()>;
 }
 
 #[async_trait::async_trait]
@@ -222,6 +230,45 @@ impl CredentialStore for SqlStore {
             .bind(portal.0)
             .bind(id.to_string())
             .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn login_failures(&self, login_digest: &str, address: &str, since: i64) -> Result<(u64, Option<i64>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(at_ms) AS oldest FROM login_failures
+             WHERE login_digest = $1 AND address = $2 AND at_ms >= $3",
+        )
+        .bind(login_digest)
+        .bind(address)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        use crate::RowExt;
+        Ok((row.i64("n")?.max(0) as u64, row.opt_i64("oldest")?))
+    }
+
+    async fn add_login_failure(&self, login_digest: &str, address: &str, now: i64, since: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM login_failures WHERE at_ms < $1")
+            .bind(since)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO login_failures (login_digest, address, at_ms) VALUES ($1, $2, $3)")
+            .bind(login_digest)
+            .bind(address)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn clear_login_failures(&self, login_digest: &str, address: &str) -> Result<()> {
+        sqlx::query("DELETE FROM login_failures WHERE login_digest = $1 AND address = $2")
+            .bind(login_digest)
+            .bind(address)
             .execute(&self.pool)
             .await?;
         Ok(())
