@@ -343,7 +343,8 @@ async fn an_s3_server_stopped_mid_upload_fails_the_job_and_the_next_backup_succe
 #[tokio::test]
 async fn backups_go_to_a_webdav_folder_and_come_back() {
     let Some(mut dav) = Dav::spawn() else { return };
-    let s = TestServer::spawn().await;
+    // With a repository passphrase, the saved password is sealed at rest.
+    let s = TestServer::spawn_with(&[("BACKSPACE_REPOSITORY_PASSPHRASE", "webdav test passphrase")]).await;
     let owner = Auth::bearer(&s.owner_token().await);
 
     let (status, v) = s.get("/api/2.0/files/thirdparty/backup", &owner).await;
@@ -366,6 +367,11 @@ async fn backups_go_to_a_webdav_folder_and_come_back() {
     assert_eq!(v["response"]["rootFolderType"], 21);
     assert_eq!(v["response"]["providerItem"], true);
     assert!(!v.to_string().contains(&dav.password));
+    let stored = sql_strings(&s.database_url, "SELECT password FROM backup_providers").await;
+    assert!(
+        stored.len() == 1 && stored[0].starts_with("sealed:v1:") && !stored[0].contains(&dav.password),
+        "the password is not sealed at rest: {stored:?}"
+    );
     let (_, v) = s.get("/api/2.0/files/thirdparty/backup", &owner).await;
     assert_eq!(v["response"]["id"], folder.as_str());
     let (_, user) = s.person(&owner, "user").await;
@@ -522,7 +528,24 @@ async fn an_s3_consumer_holds_an_encrypted_repository() {
     let Some(s3) = S3Fs::spawn() else { return };
     let s = TestServer::spawn_with(&[("BACKSPACE_REPOSITORY_PASSPHRASE", "s3 repository passphrase")]).await;
     let owner = Auth::bearer(&s.owner_token().await);
-    save_keys(&s, &owner, &s3.access, &s3.secret).await;
+    let saved = save_keys(&s, &owner, &s3.access, &s3.secret).await;
+    assert_eq!(saved.0, 200, "{}", saved.1);
+    // With a repository passphrase, the keys are sealed at rest.
+    let stored = sql_strings(&s.database_url, "SELECT props FROM consumer_settings").await;
+    assert!(
+        stored.len() == 1
+            && stored[0].starts_with("sealed:v1:")
+            && !stored[0].contains(&s3.secret)
+            && !stored[0].contains(&s3.access),
+        "the keys are not sealed at rest: {stored:?}"
+    );
+    // Saving the same keys again changes nothing (no new audit event, no write).
+    let before = sql_strings(&s.database_url, "SELECT props FROM consumer_settings").await;
+    assert_eq!(save_keys(&s, &owner, &s3.access, &s3.secret).await.0, 200);
+    assert_eq!(
+        sql_strings(&s.database_url, "SELECT props FROM consumer_settings").await,
+        before
+    );
     let room = s.room(&owner, "Incremental").await;
     let data = bytes(5 << 20, 91);
     s.upload(&owner, room, "doc.bin", data.clone()).await;

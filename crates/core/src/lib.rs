@@ -16,6 +16,7 @@ mod paging;
 mod password;
 mod people;
 mod portal;
+mod secrets;
 mod throttle;
 mod token;
 
@@ -79,6 +80,8 @@ pub struct Core {
     jobs: backup::JobRegistry,
     repositories: backup::Repositories,
     metrics: Arc<metrics::Metrics>,
+    /// Made on first use: deriving its key takes a moment and a database read.
+    secrets: tokio::sync::OnceCell<secrets::SecretBox>,
 }
 
 impl Core {
@@ -93,7 +96,18 @@ impl Core {
             jobs: backup::JobRegistry::default(),
             repositories: backup::Repositories::default(),
             metrics: Arc::default(),
+            secrets: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Seals and opens stored credentials (see [`secrets`]).
+    pub(crate) async fn secrets(&self) -> Result<&secrets::SecretBox> {
+        self.secrets
+            .get_or_try_init(|| {
+                let passphrase = self.settings.backup.repository.passphrase.as_ref().map(|p| p.expose());
+                secrets::SecretBox::new(self.store.as_ref(), passphrase)
+            })
+            .await
     }
 
     /// This process's metrics (`GET /metrics`).

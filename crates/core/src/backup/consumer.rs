@@ -167,12 +167,22 @@ impl Consumer {
     }
 }
 
+/// What a consumer's sealed settings are bound to.
+fn consumer_context(portal: PortalId, module: Module) -> String {
+    format!("consumer `{}` of portal {portal}", module.key())
+}
+
+use crate::secrets::SecretBox;
+
 impl Core {
     /// The saved properties of a consumer of the portal (lower-case names).
     async fn saved_consumer(&self, portal: PortalId, module: Module) -> Result<BTreeMap<String, String>> {
         Ok(match self.store.consumer_props(portal, module.key()).await? {
-            Some(json) => serde_json::from_str(&json)
-                .map_err(|e| Error::Internal(format!("saved consumer settings are unreadable: {e}")))?,
+            Some(stored) => {
+                let json = self.secrets().await?.open(&consumer_context(portal, module), &stored)?;
+                serde_json::from_str(&json)
+                    .map_err(|e| Error::Internal(format!("saved consumer settings are unreadable: {e}")))?
+            }
             None => BTreeMap::new(),
         })
     }
@@ -337,12 +347,33 @@ impl Core {
                 .set_consumer_props(portal, module.key(), None, now_ms())
                 .await?
         } else {
-            let mut saved = self.saved_consumer(portal, module).await?;
+            // Settings this server cannot open (sealed under another passphrase) are replaced
+            // by what the request gives.
+            let before = match self.saved_consumer(portal, module).await {
+                Err(Error::BadRequest(why)) => {
+                    tracing::warn!(portal = %portal, consumer = module.key(), %why, "replacing saved consumer settings that do not open");
+                    BTreeMap::new()
+                }
+                other => other?,
+            };
+            let mut saved = before.clone();
             saved.extend(values);
             let json = serde_json::to_string(&saved).map_err(|e| Error::Internal(e.to_string()))?;
-            self.store
-                .set_consumer_props(portal, module.key(), Some(&json), now_ms())
-                .await?
+            // Sealed with a fresh nonce each time: "changed" is decided on the plain values (and
+            // a value saved before sealing was on is sealed now).
+            let secrets = self.secrets().await?;
+            let stored = self.store.consumer_props(portal, module.key()).await?;
+            let as_wanted = stored
+                .as_deref()
+                .is_some_and(|s| SecretBox::is_sealed(s) == secrets.seals());
+            if saved == before && as_wanted {
+                false
+            } else {
+                let sealed = secrets.seal(&consumer_context(portal, module), &json);
+                self.store
+                    .set_consumer_props(portal, module.key(), Some(&sealed), now_ms())
+                    .await?
+            }
         };
         if changed {
             self.audit(

@@ -78,11 +78,25 @@ pub(crate) fn parse_entry_id(raw: &str) -> Option<(i64, String)> {
     Some((id, path.trim_matches('/').to_owned()))
 }
 
+/// What a provider's sealed password is bound to.
+fn provider_context(portal: PortalId) -> String {
+    format!("the WebDAV backup folder of portal {portal}")
+}
+
 impl Core {
     /// The WebDAV store of a provider.
     pub(crate) fn provider_store(p: &BackupProvider) -> Result<WebDavStore> {
         WebDavStore::new(&p.url, &p.login, &p.password)
             .map_err(|e| Error::BadRequest(format!("the WebDAV folder cannot be used: {e}")))
+    }
+
+    /// The portal's connected provider, its password opened (see [`crate::secrets`]).
+    async fn saved_provider(&self, portal: PortalId) -> Result<Option<BackupProvider>> {
+        let Some(mut p) = self.store.backup_provider(portal).await? else {
+            return Ok(None);
+        };
+        p.password = self.secrets().await?.open(&provider_context(portal), &p.password)?;
+        Ok(Some(p))
     }
 
     /// The portal's provider named by a folder id, and the path inside it.
@@ -93,8 +107,7 @@ impl Core {
             BlobKey::new(path.clone()).map_err(|e| Error::BadRequest(format!("folderId `{folder_id}`: {e}")))?;
         }
         let provider = self
-            .store
-            .backup_provider(portal)
+            .saved_provider(portal)
             .await?
             .filter(|p| p.id == id)
             .ok_or_else(not_found)?;
@@ -117,7 +130,17 @@ impl Core {
                 "You don't have enough permission to create".to_owned(),
             ));
         }
+        // A saved password this server cannot open (sealed under another passphrase) is as good
+        // as none: the request may give the password again.
         let existing = self.store.backup_provider(caller.portal.id).await?;
+        let existing_password = match &existing {
+            Some(p) => self
+                .secrets()
+                .await?
+                .open(&provider_context(caller.portal.id), &p.password)
+                .ok(),
+            None => None,
+        };
         let raw_key = req.provider_key.as_deref().unwrap_or("").trim().to_owned();
         let (key, default_url) = match WEBDAV_PROVIDERS.iter().find(|(k, _)| k.eq_ignore_ascii_case(&raw_key)) {
             Some(found) => *found,
@@ -154,7 +177,7 @@ impl Core {
         // An update without a password keeps the saved one.
         let password = match req.password.filter(|p| !p.is_empty()) {
             Some(p) => p,
-            None => existing.as_ref().map(|p| p.password.clone()).unwrap_or_default(),
+            None => existing_password.unwrap_or_default(),
         };
         let store = WebDavStore::new(&url, &login, &password).map_err(|e| Error::BadRequest(e.to_string()))?;
         store
@@ -170,7 +193,10 @@ impl Core {
                 title,
                 url,
                 login,
-                password,
+                password: self
+                    .secrets()
+                    .await?
+                    .seal(&provider_context(caller.portal.id), &password),
                 created_at: now_ms(),
             })
             .await?;
