@@ -22,6 +22,7 @@ mod target;
 mod upload;
 
 pub use consumer::{public_params, ConsumerView, Module, Prop};
+pub(crate) use history::collect_blob_garbage;
 pub use history::{parse_date, CLEANER_LEASE_MS};
 pub use jobs::JobRegistry;
 pub use provider::{ConnectProvider, ProviderView};

@@ -539,7 +539,66 @@ async fn the_cleaner_deletes_released_files_left_by_a_stop() {
         None,
         "the released file survived"
     );
-    assert!(f.store.blob_garbage(10).await.unwrap().is_empty());
+    assert!(f.store.blob_garbage(10, i64::MAX).await.unwrap().is_empty());
+}
+
+/// An upload's bytes are written before its row: while the upload runs they are safe from the
+/// cleaner, once it is done nothing is left recorded, and bytes whose row never came (the
+/// server stopped in between) are the cleaner's when the upload could no longer be running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_s_bytes_are_the_cleaner_s_only_when_their_row_never_came() {
+    let f = fixture().await;
+    let my = f
+        .store
+        .section(f.owner.portal.id, FolderType::User, Some(f.owner.user.id))
+        .await
+        .unwrap()
+        .unwrap();
+    f.gate.close(false, true);
+    let core = f.core.clone();
+    let owner = f.owner.clone();
+    let upload = tokio::spawn(async move {
+        let data: ByteStream = Box::pin(futures_util::stream::iter([Ok(Bytes::from_static(b"new bytes"))]));
+        let up = Upload {
+            title: "late.bin".into(),
+            data,
+            create_new_if_exist: false,
+            unlimited: false,
+        };
+        core.upload(&owner, my.id, up).await
+    });
+    // The upload is inside its put: a cleaner run now must leave its bytes alone.
+    f.gate.entered.notified().await;
+    let now = backspace_types::datetime::now_ms();
+    assert_eq!(f.core.sweep_blob_garbage().await.unwrap(), 0);
+    let pending = f.store.blob_garbage(10, i64::MAX).await.unwrap();
+    assert_eq!(pending.len(), 1, "the upload's key is not recorded: {pending:?}");
+    f.gate.release();
+    let file = upload.await.unwrap().unwrap();
+    assert!(
+        f.store.blob_garbage(10, i64::MAX).await.unwrap().is_empty(),
+        "the row did not claim its bytes"
+    );
+    let (_, stream) = f.core.download(&f.owner, file.item.id).await.unwrap();
+    let bytes: Vec<Bytes> = futures_util::TryStreamExt::try_collect(stream).await.unwrap();
+    assert_eq!(bytes.concat(), b"new bytes");
+
+    // A stop between the bytes and the row: recorded as pending a day ago, they go.
+    let key = BlobKey::new("portals/1/files/orphan").unwrap();
+    let data: ByteStream = Box::pin(futures_util::stream::iter([Ok(Bytes::from_static(b"orphan"))]));
+    f.gate.inner.put(&key, data).await.unwrap();
+    let day = 24 * 60 * 60 * 1000;
+    f.store
+        .add_pending_blob(f.owner.portal.id, key.as_str(), now - 2 * day, now - day)
+        .await
+        .unwrap();
+    assert_eq!(f.core.sweep_blob_garbage().await.unwrap(), 1);
+    assert_eq!(
+        f.gate.inner.size(&key).await.unwrap(),
+        None,
+        "the orphaned bytes survived"
+    );
+    assert!(f.store.blob_garbage(10, i64::MAX).await.unwrap().is_empty());
 }
 
 /// DocSpace names archives to the second. A backup started in a second that already has an

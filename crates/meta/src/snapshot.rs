@@ -89,7 +89,7 @@ async fn insert_garbage(
 ) -> Result<()> {
     for batch in keys.chunks(ROWS_PER_INSERT * 4) {
         let sql = format!(
-            "INSERT INTO blob_garbage (blob_key, portal_id, created_at) VALUES {} ON CONFLICT (blob_key) DO NOTHING",
+            "INSERT INTO blob_garbage (blob_key, portal_id, created_at) VALUES {} ON CONFLICT (blob_key) DO UPDATE SET not_before = NULL",
             placeholders(engine, batch.len(), 3)
         );
         let mut q = sqlx::query(&sql);
@@ -132,9 +132,14 @@ pub trait SnapshotStore: Send + Sync {
     ) -> Result<Vec<String>>;
     /// Records blobs that no row uses any more, to be deleted (see [`SnapshotStore::blob_garbage`]).
     async fn add_blob_garbage(&self, portal: PortalId, keys: &[String], now: i64) -> Result<()>;
-    /// Blobs released by committed changes (a restore's replaced files) and not yet deleted,
-    /// oldest first, at most `limit`.
-    async fn blob_garbage(&self, limit: i64) -> Result<Vec<String>>;
+    /// Records the key of bytes about to be written, before the row that will use them: garbage
+    /// that is not collected before `not_before`, and that the row's transaction forgets
+    /// ([`crate::TreeStore::create_file`], [`crate::TreeStore::add_file_version`]). Recording
+    /// it as garbage again (the write failed) makes it collectable at once.
+    async fn add_pending_blob(&self, portal: PortalId, key: &str, now: i64, not_before: i64) -> Result<()>;
+    /// Blobs released by committed changes (a restore's replaced files), or written for a row
+    /// that never came, not yet deleted and collectable at `now`; oldest first, at most `limit`.
+    async fn blob_garbage(&self, limit: i64, now: i64) -> Result<Vec<String>>;
     /// Forgets garbage blobs once they are deleted.
     async fn forget_blob_garbage(&self, keys: &[String]) -> Result<()>;
     /// Sets the portal's DocSpace status (0 Active, 4 Restoring). A status is not a change of
@@ -337,13 +342,26 @@ impl SnapshotStore for SqlStore {
         Ok(())
     }
 
-    async fn blob_garbage(&self, limit: i64) -> Result<Vec<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT blob_key FROM blob_garbage ORDER BY created_at, blob_key LIMIT $1")
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?,
+    async fn add_pending_blob(&self, portal: PortalId, key: &str, now: i64, not_before: i64) -> Result<()> {
+        sqlx::query("INSERT INTO blob_garbage (blob_key, portal_id, created_at, not_before) VALUES ($1, $2, $3, $4)")
+            .bind(key)
+            .bind(portal.0)
+            .bind(now)
+            .bind(not_before)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn blob_garbage(&self, limit: i64, now: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT blob_key FROM blob_garbage WHERE not_before IS NULL OR not_before <= $2
+             ORDER BY created_at, blob_key LIMIT $1",
         )
+        .bind(limit)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn forget_blob_garbage(&self, keys: &[String]) -> Result<()> {

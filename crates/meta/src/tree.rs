@@ -210,11 +210,13 @@ pub trait TreeStore: Send + Sync {
     /// Deletes a folder with everything below it; returns the blob keys of the deleted files.
     async fn delete_folder_tree(&self, portal: PortalId, id: FolderId) -> Result<Vec<String>>;
 
+    /// Creates a file row whose blob is stored; the blob's pending record (if any) goes with
+    /// the same commit.
     async fn create_file(&self, portal: PortalId, file: NewFile) -> Result<File>;
     async fn file(&self, portal: PortalId, id: FileId) -> Result<Option<File>>;
     async fn file_by_title(&self, portal: PortalId, folder: FolderId, title: &str) -> Result<Option<File>>;
     /// Makes `file` (whose blob is stored) the next version of `id`; returns the new row and
-    /// the blob key of the version it replaced.
+    /// the blob key of the version it replaced, recorded as garbage by the same commit.
     async fn add_file_version(&self, portal: PortalId, id: FileId, file: NewFile) -> Result<(File, String)>;
     async fn move_file(&self, portal: PortalId, id: FileId, to: FolderId, by: UserId, now: i64) -> Result<()>;
     /// Deletes a file row; returns its blob key.
@@ -390,6 +392,7 @@ impl TreeStore for SqlStore {
         .bind(f.now)
         .execute(&mut *tx)
         .await?;
+        forget_pending(&mut tx, &f.blob_key).await?;
         tx.commit().await?;
         self.file(portal, id)
             .await?
@@ -449,6 +452,18 @@ impl TreeStore for SqlStore {
         .bind(f.now)
         .execute(&mut *tx)
         .await?;
+        forget_pending(&mut tx, &f.blob_key).await?;
+        // The old bytes are garbage from this commit on: a stop before their deletion leaves
+        // them to the cleaner.
+        sqlx::query(
+            "INSERT INTO blob_garbage (blob_key, portal_id, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (blob_key) DO UPDATE SET not_before = NULL",
+        )
+        .bind(&old_key)
+        .bind(portal.0)
+        .bind(f.now)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         let file = self
             .file(portal, id)
@@ -480,4 +495,14 @@ impl TreeStore for SqlStore {
                 .await?;
         Ok(key)
     }
+}
+
+/// The row that uses `key` is being written: its bytes are no longer garbage to be (see
+/// [`crate::SnapshotStore::add_pending_blob`]).
+async fn forget_pending(tx: &mut sqlx::AnyConnection, key: &str) -> Result<()> {
+    sqlx::query("DELETE FROM blob_garbage WHERE blob_key = $1")
+        .bind(key)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
 }

@@ -588,19 +588,51 @@ async fn a_snapshot_restores_exactly_and_a_collision_changes_nothing() {
         let replaced = store.restore_snapshot(a.id, &snap, 99, None).await.unwrap();
         assert_eq!(replaced, vec!["two".to_owned()], "the bytes no restored row uses");
         // Recorded as garbage in the same transaction, until forgotten.
-        assert_eq!(store.blob_garbage(10).await.unwrap(), vec!["two".to_owned()]);
+        assert_eq!(store.blob_garbage(10, i64::MAX).await.unwrap(), vec!["two".to_owned()]);
         store
             .add_blob_garbage(a.id, &["two".to_owned(), "unused".to_owned()], 100)
             .await
             .unwrap();
         assert_eq!(
-            store.blob_garbage(1).await.unwrap(),
+            store.blob_garbage(1, i64::MAX).await.unwrap(),
             vec!["two".to_owned()],
             "oldest first"
         );
         store.forget_blob_garbage(&["two".to_owned()]).await.unwrap();
-        assert_eq!(store.blob_garbage(10).await.unwrap(), vec!["unused".to_owned()]);
+        assert_eq!(
+            store.blob_garbage(10, i64::MAX).await.unwrap(),
+            vec!["unused".to_owned()]
+        );
         store.forget_blob_garbage(&["unused".to_owned()]).await.unwrap();
+
+        // Bytes written before their row: pending garbage, not collectable before its time,
+        // forgotten by the row's commit; a version's old bytes become garbage with its commit.
+        store.add_pending_blob(a.id, "pending", 200, 1_000).await.unwrap();
+        assert!(
+            store.blob_garbage(10, 999).await.unwrap().is_empty(),
+            "collectable too early"
+        );
+        assert_eq!(store.blob_garbage(10, 1_000).await.unwrap(), vec!["pending".to_owned()]);
+        let with_row = store.create_file(a.id, file("pending")).await.unwrap();
+        assert!(
+            store.blob_garbage(10, i64::MAX).await.unwrap().is_empty(),
+            "the row did not claim its bytes"
+        );
+        store.add_pending_blob(a.id, "next", 300, 1_000).await.unwrap();
+        let (_, old) = store.add_file_version(a.id, with_row.id, file("next")).await.unwrap();
+        assert_eq!(old, "pending");
+        assert_eq!(
+            store.blob_garbage(10, 0).await.unwrap(),
+            vec!["pending".to_owned()],
+            "the replaced version is garbage at once, the new one is not"
+        );
+        store.forget_blob_garbage(&["pending".to_owned()]).await.unwrap();
+        // A write that failed: recorded as garbage again, collectable at once.
+        store.add_pending_blob(a.id, "failed", 400, 1_000).await.unwrap();
+        store.add_blob_garbage(a.id, &["failed".to_owned()], 401).await.unwrap();
+        assert_eq!(store.blob_garbage(10, 0).await.unwrap(), vec!["failed".to_owned()]);
+        store.forget_blob_garbage(&["failed".to_owned()]).await.unwrap();
+        store.delete_file(a.id, with_row.id).await.unwrap();
         let again = store.snapshot(a.id).await.unwrap();
         assert_eq!(
             (again.folders, again.files, again.users),

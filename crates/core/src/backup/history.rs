@@ -130,7 +130,7 @@ impl Core {
     pub async fn sweep_blob_garbage(&self) -> Result<usize> {
         let mut total = 0;
         loop {
-            let keys = self.store.blob_garbage(GARBAGE_BATCH).await?;
+            let keys = self.store.blob_garbage(GARBAGE_BATCH, now_ms()).await?;
             let listed = keys.len();
             let gone = collect_blob_garbage(self.store.as_ref(), self.blobs.as_ref(), keys).await;
             total += gone;

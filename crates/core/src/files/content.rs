@@ -41,6 +41,10 @@ fn numbered(title: &str, n: u32) -> String {
     }
 }
 
+/// How long the bytes of an upload are safe from the cleaner before their row exists: longer
+/// than any upload runs.
+const PENDING_UPLOAD_MS: i64 = 24 * 60 * 60 * 1000;
+
 impl Core {
     /// Uploads into a folder: stores the bytes first, then the row. The bytes stream through;
     /// memory does not grow with the file.
@@ -62,6 +66,12 @@ impl Core {
         } else {
             self.settings.max_upload_bytes
         };
+        // Recorded before the bytes go in: a stop before the row leaves them to the cleaner
+        // once the upload could no longer be running; the row's commit forgets the record.
+        let now = now_ms();
+        self.store
+            .add_pending_blob(caller.portal.id, key.as_str(), now, now + PENDING_UPLOAD_MS)
+            .await?;
         let hasher = Arc::new(Mutex::new(blake3::Hasher::new()));
         let seen = Arc::new(Mutex::new(0u64));
         let (h, n) = (hasher.clone(), seen.clone());
@@ -78,10 +88,11 @@ impl Core {
         let size = match self.blobs.put(&key, data).await {
             Ok(size) => size,
             Err(StorageError::Input { source, .. }) => {
+                self.discard_failed_put(caller.portal.id, &key).await;
                 return Err(match source.get_ref().and_then(|e| e.downcast_ref::<TooLarge>()) {
                     Some(too_large) => Error::PayloadTooLarge(too_large.to_string()),
                     None => Error::BadRequest(format!("reading the upload failed: {source}")),
-                })
+                });
             }
             Err(e) => {
                 self.discard_failed_put(caller.portal.id, &key).await;
@@ -113,7 +124,7 @@ impl Core {
                         .store
                         .add_file_version(caller.portal.id, old.id, new_file(title))
                         .await?;
-                    self.delete_blobs(vec![old_key]).await;
+                    crate::backup::collect_blob_garbage(self.store.as_ref(), self.blobs.as_ref(), vec![old_key]).await;
                     Ok::<_, Error>(file)
                 }
                 Some(_) => {
@@ -137,7 +148,7 @@ impl Core {
         let file = match written {
             Ok(file) => file,
             Err(e) => {
-                self.delete_blobs(vec![key.to_string()]).await;
+                self.discard_failed_put(caller.portal.id, &key).await;
                 return Err(e);
             }
         };
