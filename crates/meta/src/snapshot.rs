@@ -80,7 +80,7 @@ fn placeholders(engine: Engine, rows: usize, cols: usize) -> String {
 }
 
 /// Records `keys` as garbage in `tx` (a key recorded twice stays once).
-async fn insert_garbage(
+pub(crate) async fn insert_garbage(
     engine: Engine,
     tx: &mut sqlx::AnyConnection,
     portal: PortalId,

@@ -207,7 +207,8 @@ pub trait TreeStore: Send + Sync {
     /// (files, folders) directly inside a folder.
     async fn child_counts(&self, portal: PortalId, parent: FolderId) -> Result<(i64, i64)>;
     async fn move_folder(&self, portal: PortalId, id: FolderId, to: FolderId, by: UserId, now: i64) -> Result<()>;
-    /// Deletes a folder with everything below it; returns the blob keys of the deleted files.
+    /// Deletes a folder with everything below it; returns the blob keys of the deleted files,
+    /// recorded as garbage by the same commit.
     async fn delete_folder_tree(&self, portal: PortalId, id: FolderId) -> Result<Vec<String>>;
 
     /// Creates a file row whose blob is stored; the blob's pending record (if any) goes with
@@ -219,7 +220,7 @@ pub trait TreeStore: Send + Sync {
     /// the blob key of the version it replaced, recorded as garbage by the same commit.
     async fn add_file_version(&self, portal: PortalId, id: FileId, file: NewFile) -> Result<(File, String)>;
     async fn move_file(&self, portal: PortalId, id: FileId, to: FolderId, by: UserId, now: i64) -> Result<()>;
-    /// Deletes a file row; returns its blob key.
+    /// Deletes a file row; returns its blob key, recorded as garbage by the same commit.
     async fn delete_file(&self, portal: PortalId, id: FileId) -> Result<Option<String>>;
 }
 
@@ -371,6 +372,15 @@ impl TreeStore for SqlStore {
         .bind(id.0)
         .execute(&mut *tx)
         .await?;
+        // Garbage from this commit on: a stop before their deletion leaves them to the cleaner.
+        crate::snapshot::insert_garbage(
+            self.engine,
+            &mut tx,
+            portal,
+            &blobs,
+            backspace_types::datetime::now_ms(),
+        )
+        .await?;
         tx.commit().await?;
         Ok(blobs)
     }
@@ -487,12 +497,18 @@ impl TreeStore for SqlStore {
     }
 
     async fn delete_file(&self, portal: PortalId, id: FileId) -> Result<Option<String>> {
+        let mut tx = self.pool.begin().await?;
         let key: Option<String> =
             sqlx::query_scalar("DELETE FROM files WHERE portal_id = $1 AND id = $2 RETURNING blob_key")
                 .bind(portal.0)
                 .bind(id.0)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await?;
+        if let Some(key) = &key {
+            let now = backspace_types::datetime::now_ms();
+            crate::snapshot::insert_garbage(self.engine, &mut tx, portal, std::slice::from_ref(key), now).await?;
+        }
+        tx.commit().await?;
         Ok(key)
     }
 }

@@ -351,6 +351,11 @@ async fn tree_operations_and_portal_delete() {
         let mut gone = store.delete_folder_tree(a.id, room.id).await.unwrap();
         gone.sort();
         assert_eq!(gone, vec!["blob2".to_owned(), "blob3".to_owned()]);
+        let mut garbage = store.blob_garbage(10, 0).await.unwrap();
+        garbage.sort();
+        // blob1 since its file got a new version; the tree's bytes since the delete's commit.
+        assert_eq!(garbage, ["blob1", "blob2", "blob3"]);
+        store.forget_blob_garbage(&garbage).await.unwrap();
         assert!(store.folder(a.id, sub.id).await.unwrap().is_none());
         assert!(store.file(a.id, f2.id).await.unwrap().is_none());
 
@@ -632,7 +637,13 @@ async fn a_snapshot_restores_exactly_and_a_collision_changes_nothing() {
         store.add_blob_garbage(a.id, &["failed".to_owned()], 401).await.unwrap();
         assert_eq!(store.blob_garbage(10, 0).await.unwrap(), vec!["failed".to_owned()]);
         store.forget_blob_garbage(&["failed".to_owned()]).await.unwrap();
-        store.delete_file(a.id, with_row.id).await.unwrap();
+        // A deleted file's bytes are garbage with the delete's commit.
+        assert_eq!(
+            store.delete_file(a.id, with_row.id).await.unwrap().as_deref(),
+            Some("next")
+        );
+        assert_eq!(store.blob_garbage(10, 0).await.unwrap(), vec!["next".to_owned()]);
+        store.forget_blob_garbage(&["next".to_owned()]).await.unwrap();
         let again = store.snapshot(a.id).await.unwrap();
         assert_eq!(
             (again.folders, again.files, again.users),

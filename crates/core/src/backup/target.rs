@@ -513,7 +513,7 @@ impl Core {
             Some(StorageType::Documents) => {
                 if let Ok(id) = path.parse::<FileId>() {
                     if let Some(key) = self.store.delete_file(portal, id).await? {
-                        self.delete_blobs(vec![key]).await;
+                        super::collect_blob_garbage(self.store.as_ref(), self.blobs.as_ref(), vec![key]).await;
                     }
                 }
                 Ok(())

@@ -206,7 +206,7 @@ impl Core {
         let in_trash = located.path.first().is_some_and(|root| root.kind == FolderType::Trash);
         if immediately || in_trash {
             if let Some(key) = self.store.delete_file(caller.portal.id, id).await? {
-                self.delete_blobs(vec![key]).await;
+                crate::backup::collect_blob_garbage(self.store.as_ref(), self.blobs.as_ref(), vec![key]).await;
             }
         } else {
             let trash = self

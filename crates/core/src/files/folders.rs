@@ -293,7 +293,7 @@ impl Core {
         let in_trash = path.first().is_some_and(|root| root.kind == FolderType::Trash);
         if immediately || in_trash {
             let blobs = self.store.delete_folder_tree(caller.portal.id, id).await?;
-            self.delete_blobs(blobs).await;
+            crate::backup::collect_blob_garbage(self.store.as_ref(), self.blobs.as_ref(), blobs).await;
         } else {
             let trash = self.section(caller, FolderType::Trash, true).await?;
             self.store
