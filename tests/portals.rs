@@ -188,6 +188,10 @@ async fn the_owner_deletes_a_portal_with_its_credentials_and_files() {
     assert_eq!(s.get("/api/2.0/people/@self", &owner).await.0, 401);
     let portal_dirs = std::fs::read_dir(s.data_dir.join("files/portals")).unwrap().count();
     assert_eq!(portal_dirs, 0, "the deleted portal's files are still on disk");
+    // Recorded as garbage by the delete's commit, and forgotten once deleted.
+    assert!(sql_strings(&s.database_url, "SELECT blob_key FROM blob_garbage")
+        .await
+        .is_empty());
     // The default portal cannot be deleted.
     let default_owner = Auth::bearer(&s.owner_token().await);
     let (status, body) = s

@@ -200,11 +200,18 @@ impl Core {
                 "The default portal of the server cannot be deleted".to_owned(),
             ));
         }
-        self.store.delete_portal(caller.portal.id).await?;
-        // The rows are gone; the bytes go after them. A crash here leaves unreferenced blobs
-        // under the portal's prefix, never a row without bytes.
-        if let Err(e) = self.blobs.delete_prefix(&portal_prefix(caller.portal.id)).await {
-            tracing::warn!(portal = %caller.portal.id, error = %e, "deleting the files of a deleted portal failed");
+        let released = self.store.delete_portal(caller.portal.id).await?;
+        // The rows are gone, their bytes recorded as garbage by the same commit; the bytes go
+        // after them (a stop here leaves them to the cleaner, never a row without bytes).
+        match self.blobs.delete_prefix(&portal_prefix(caller.portal.id)).await {
+            Ok(_) => {
+                if let Err(e) = self.store.forget_blob_garbage(&released).await {
+                    tracing::warn!(portal = %caller.portal.id, error = %e, "forgetting the deleted files of a deleted portal failed; the cleaner does");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(portal = %caller.portal.id, error = %e, "deleting the files of a deleted portal failed; the cleaner retries")
+            }
         }
         Ok(())
     }

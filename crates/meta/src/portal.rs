@@ -62,7 +62,8 @@ pub trait PortalStore: Send + Sync {
     async fn default_portal(&self) -> Result<Option<Portal>>;
     async fn portals(&self) -> Result<Vec<Portal>>;
     /// Deletes the portal and every row of it (people, credentials, folders, files), in one
-    /// transaction. Returns the blob keys its files referenced, for the caller to delete.
+    /// transaction. Returns the blob keys its files referenced, for the caller to delete; the
+    /// same commit records them as garbage.
     async fn delete_portal(&self, id: PortalId) -> Result<Vec<String>>;
 }
 
@@ -148,6 +149,9 @@ impl PortalStore for SqlStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        // Garbage from this commit on: a stop before the bytes are deleted leaves them to the
+        // cleaner.
+        crate::snapshot::insert_garbage(self.engine, &mut tx, id, &blobs, backspace_types::datetime::now_ms()).await?;
         tx.commit().await?;
         Ok(blobs)
     }

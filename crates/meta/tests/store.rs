@@ -363,6 +363,12 @@ async fn tree_operations_and_portal_delete() {
         let mut blobs = store.delete_portal(a.id).await.unwrap();
         blobs.sort();
         assert_eq!(blobs, vec!["blob4".to_owned()]);
+        assert_eq!(
+            store.blob_garbage(10, 0).await.unwrap(),
+            blobs,
+            "garbage with the delete's commit"
+        );
+        store.forget_blob_garbage(&blobs).await.unwrap();
         assert!(store.portal(a.id).await.unwrap().is_none());
         assert!(store.file(a.id, f3.id).await.unwrap().is_none());
         assert!(store.user(a.id, o.id).await.unwrap().is_none());
