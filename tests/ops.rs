@@ -58,12 +58,7 @@ async fn health_readiness_and_metrics() {
     }
 
     let owner = Auth::bearer(&s.owner_token().await);
-    let (status, _) = s
-        .post("/api/2.0/backup/startbackup", &owner, json!({"storageType": 4}))
-        .await;
-    assert_eq!(status, 200);
-    let done = wait_backup(&s, &owner).await;
-    assert_eq!(done["error"], "", "{done}");
+    backup(&s, &owner, json!({"storageType": 4})).await;
     let (status, _) = delete_backup(&s, &owner, "00000000-0000-0000-0000-000000000000").await;
     assert_eq!(status, 404);
     let (status, _) = s.get("/no/such/route", &owner).await;
@@ -382,12 +377,7 @@ async fn metrics_count_garbage_collections_and_what_they_freed() {
     let owner = Auth::bearer(&s.owner_token().await);
     let room = s.room(&owner, "Collected").await;
     assert_eq!(s.upload(&owner, room, "a.bin", bytes(3 << 20, 8)).await.0, 200);
-    let (status, _) = s
-        .post("/api/2.0/backup/startbackup", &owner, json!({"storageType": 4}))
-        .await;
-    assert_eq!(status, 200);
-    let done = wait_backup(&s, &owner).await;
-    assert_eq!(done["error"], "", "{done}");
+    let done = backup(&s, &owner, json!({"storageType": 4})).await;
     let (_, before) = metrics(&s, None).await;
     assert_eq!(sample(&before, "backspace_gc_freed_bytes_total"), Some(0.0), "{before}");
     let id = done["taskId"].as_str().unwrap().to_owned();

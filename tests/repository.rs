@@ -36,14 +36,6 @@ fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
-async fn backup(s: &TestServer, auth: &Auth, body: Value) -> Value {
-    let (status, v) = s.post("/api/2.0/backup/startbackup", auth, body).await;
-    assert_eq!(status, 200, "{v}");
-    let done = wait_backup(s, auth).await;
-    assert_eq!(done["error"], "", "{done}");
-    done
-}
-
 /// The entries of a `.tar.zst` archive: name → bytes.
 fn entries(archive: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
     let mut out = std::collections::BTreeMap::new();

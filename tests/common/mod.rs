@@ -406,6 +406,15 @@ pub async fn delete_backup(s: &TestServer, auth: &Auth, id: &str) -> (u16, Value
     .await
 }
 
+/// Starts a backup with `body`, waits for it, and asserts it succeeded; returns its progress.
+pub async fn backup(s: &TestServer, auth: &Auth, body: Value) -> Value {
+    let (status, v) = s.post("/api/2.0/backup/startbackup", auth, body).await;
+    assert_eq!(status, 200, "{v}");
+    let done = wait_backup(s, auth).await;
+    assert_eq!(done["error"], "", "{done}");
+    done
+}
+
 /// Polls the backup progress until the job is completed (bounded), and returns it.
 pub async fn wait_backup(s: &TestServer, auth: &Auth) -> Value {
     wait_job(s, auth, "/api/2.0/backup/getbackupprogress").await

@@ -525,20 +525,27 @@ async fn the_cleaner_runs_on_one_instance_at_a_time() {
 #[tokio::test]
 async fn the_cleaner_deletes_released_files_left_by_a_stop() {
     let f = fixture().await;
-    let key = BlobKey::new("portals/1/files/released").unwrap();
-    let data: ByteStream = Box::pin(futures_util::stream::iter([Ok(Bytes::from_static(b"old bytes"))]));
-    f.gate.inner.put(&key, data).await.unwrap();
+    let key = left_on_disk(&f, "portals/1/files/released", b"old bytes").await;
     f.store
         .add_blob_garbage(f.owner.portal.id, &[key.to_string()], 1)
         .await
         .unwrap();
     let now = backspace_types::datetime::now_ms();
     f.core.run_cleaner(now).await.unwrap();
-    assert_eq!(
-        f.gate.inner.size(&key).await.unwrap(),
-        None,
-        "the released file survived"
-    );
+    assert_collected(&f, &key, "the released file").await;
+}
+
+/// Bytes stored past the gate under `key`, as a server that stopped left them.
+async fn left_on_disk(f: &Fixture, key: &str, bytes: &'static [u8]) -> BlobKey {
+    let key = BlobKey::new(key.to_owned()).unwrap();
+    let data: ByteStream = Box::pin(futures_util::stream::iter([Ok(Bytes::from_static(bytes))]));
+    f.gate.inner.put(&key, data).await.unwrap();
+    key
+}
+
+/// Asserts that the cleaner deleted `key` and that no garbage is left recorded.
+async fn assert_collected(f: &Fixture, key: &BlobKey, what: &str) {
+    assert_eq!(f.gate.inner.size(key).await.unwrap(), None, "{what} survived");
     assert!(f.store.blob_garbage(10, i64::MAX).await.unwrap().is_empty());
 }
 
@@ -584,21 +591,14 @@ async fn an_upload_s_bytes_are_the_cleaner_s_only_when_their_row_never_came() {
     assert_eq!(bytes.concat(), b"new bytes");
 
     // A stop between the bytes and the row: recorded as pending a day ago, they go.
-    let key = BlobKey::new("portals/1/files/orphan").unwrap();
-    let data: ByteStream = Box::pin(futures_util::stream::iter([Ok(Bytes::from_static(b"orphan"))]));
-    f.gate.inner.put(&key, data).await.unwrap();
+    let key = left_on_disk(&f, "portals/1/files/orphan", b"orphan").await;
     let day = 24 * 60 * 60 * 1000;
     f.store
         .add_pending_blob(f.owner.portal.id, key.as_str(), now - 2 * day, now - day)
         .await
         .unwrap();
     assert_eq!(f.core.sweep_blob_garbage().await.unwrap(), 1);
-    assert_eq!(
-        f.gate.inner.size(&key).await.unwrap(),
-        None,
-        "the orphaned bytes survived"
-    );
-    assert!(f.store.blob_garbage(10, i64::MAX).await.unwrap().is_empty());
+    assert_collected(&f, &key, "the orphaned bytes").await;
 }
 
 /// DocSpace names archives to the second. A backup started in a second that already has an
