@@ -279,50 +279,41 @@ impl Core {
                     ))
                 };
                 // A hard link never replaces a file: an archive of the same name (made by
-                // something else since the name was chosen) stays, and this backup fails. From
-                // the link on, the final name is this job's own, and is recorded as such: a
-                // crash before the history record removes it (`Core::recover_jobs`).
-                let placed = match tokio::fs::hard_link(&partial, &final_path).await {
-                    Ok(()) => {
-                        let recorded = self
-                            .store
-                            .set_job_partial(task, Some(&path_text(&final_path)), now())
-                            .await;
-                        match recorded {
-                            Ok(()) => {
-                                // The archive is whole under its name: a partial name that
-                                // cannot go is only a hidden extra link to it.
-                                if let Err(e) = tokio::fs::remove_file(&partial).await {
-                                    tracing::warn!(path = %partial.display(), error = %e, "removing the partial name of a finished archive failed");
-                                }
-                                Ok(())
-                            }
-                            Err(e) => {
-                                let _ = tokio::fs::remove_file(&final_path).await;
-                                Err(e.into())
-                            }
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(taken()),
-                    // No hard links on this file system (FAT, some network ones): the name was
-                    // free when chosen and still is, and is recorded before the rename.
-                    Err(_) => match tokio::fs::symlink_metadata(&final_path).await {
-                        Ok(_) => Err(taken()),
-                        Err(_) => {
-                            let recorded = self
-                                .store
-                                .set_job_partial(task, Some(&path_text(&final_path)), now())
-                                .await;
-                            match recorded {
-                                Ok(()) => tokio::fs::rename(&partial, &final_path).await.map_err(io),
-                                Err(e) => Err(e.into()),
-                            }
-                        }
-                    },
+                // something else since the name was chosen) stays, and this backup fails. On
+                // file systems without hard links (FAT, some network ones) the name, free when
+                // chosen, is checked again and the partial renamed after the record below.
+                // `Some(true)`: linked; `Some(false)`: free, to be renamed; `None`: taken.
+                let linked = match tokio::fs::hard_link(&partial, &final_path).await {
+                    Ok(()) => Some(true),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
+                    Err(_) => tokio::fs::symlink_metadata(&final_path).await.is_err().then_some(false),
                 };
-                if let Err(e) = placed {
+                let Some(linked) = linked else {
                     let _ = tokio::fs::remove_file(&partial).await;
-                    return Err(e);
+                    return Err(taken());
+                };
+                // From here the final name is this job's own, and recorded as such: a crash
+                // before the history record removes it (`Core::recover_jobs`).
+                if let Err(e) = self
+                    .store
+                    .set_job_partial(task, Some(&path_text(&final_path)), now())
+                    .await
+                {
+                    if linked {
+                        let _ = tokio::fs::remove_file(&final_path).await;
+                    }
+                    let _ = tokio::fs::remove_file(&partial).await;
+                    return Err(e.into());
+                }
+                if linked {
+                    // The archive is whole under its name: a partial name that cannot go is
+                    // only a hidden extra link to it.
+                    if let Err(e) = tokio::fs::remove_file(&partial).await {
+                        tracing::warn!(path = %partial.display(), error = %e, "removing the partial name of a finished archive failed");
+                    }
+                } else if let Err(e) = tokio::fs::rename(&partial, &final_path).await {
+                    let _ = tokio::fs::remove_file(&partial).await;
+                    return Err(io(e));
                 }
                 if let Err(e) = sync_dir(dir).await {
                     let _ = tokio::fs::remove_file(&final_path).await;
@@ -563,7 +554,7 @@ fn partial_path(dir: &Path, file_name: &str, task: TaskId) -> PathBuf {
 /// path once the archive was linked into place) may have left: `(partial, final, final_is_its_own)`.
 /// A recorded partial path names a final path that may belong to someone else (the link may not
 /// have happened); the final one is this job's only when it is the same file as the partial.
-pub(crate) fn interrupted_local_output(recorded: &Path, task: TaskId) -> Option<(PathBuf, PathBuf, bool)> {
+fn interrupted_local_output(recorded: &Path, task: TaskId) -> Option<(PathBuf, PathBuf, bool)> {
     let name = recorded.file_name()?.to_str()?;
     let dir = recorded.parent()?;
     match name
