@@ -465,15 +465,7 @@ impl TreeStore for SqlStore {
         forget_pending(&mut tx, &f.blob_key).await?;
         // The old bytes are garbage from this commit on: a stop before their deletion leaves
         // them to the cleaner.
-        sqlx::query(
-            "INSERT INTO blob_garbage (blob_key, portal_id, created_at) VALUES ($1, $2, $3)
-             ON CONFLICT (blob_key) DO UPDATE SET not_before = NULL",
-        )
-        .bind(&old_key)
-        .bind(portal.0)
-        .bind(f.now)
-        .execute(&mut *tx)
-        .await?;
+        crate::snapshot::insert_garbage(self.engine, &mut tx, portal, std::slice::from_ref(&old_key), f.now).await?;
         tx.commit().await?;
         let file = self
             .file(portal, id)

@@ -177,14 +177,22 @@ use crate::secrets::SecretBox;
 impl Core {
     /// The saved properties of a consumer of the portal (lower-case names).
     async fn saved_consumer(&self, portal: PortalId, module: Module) -> Result<BTreeMap<String, String>> {
-        Ok(match self.store.consumer_props(portal, module.key()).await? {
-            Some(stored) => {
-                let json = self.secrets().await?.open(&consumer_context(portal, module), &stored)?;
-                serde_json::from_str(&json)
-                    .map_err(|e| Error::Internal(format!("saved consumer settings are unreadable: {e}")))?
-            }
-            None => BTreeMap::new(),
-        })
+        let stored = self.store.consumer_props(portal, module.key()).await?;
+        self.open_consumer(portal, module, stored.as_deref()).await
+    }
+
+    /// The properties a stored consumer value holds (none stored: none).
+    async fn open_consumer(
+        &self,
+        portal: PortalId,
+        module: Module,
+        stored: Option<&str>,
+    ) -> Result<BTreeMap<String, String>> {
+        let Some(stored) = stored else {
+            return Ok(BTreeMap::new());
+        };
+        let json = self.secrets().await?.open(&consumer_context(portal, module), stored)?;
+        serde_json::from_str(&json).map_err(|e| Error::Internal(format!("saved consumer settings are unreadable: {e}")))
     }
 
     /// Checks the parameters of a `ThirdPartyConsumer` request (`module` plus properties).
@@ -349,7 +357,8 @@ impl Core {
         } else {
             // Settings this server cannot open (sealed under another passphrase) are replaced
             // by what the request gives.
-            let before = match self.saved_consumer(portal, module).await {
+            let stored = self.store.consumer_props(portal, module.key()).await?;
+            let before = match self.open_consumer(portal, module, stored.as_deref()).await {
                 Err(Error::BadRequest(why)) => {
                     tracing::warn!(portal = %portal, consumer = module.key(), %why, "replacing saved consumer settings that do not open");
                     BTreeMap::new()
@@ -362,7 +371,6 @@ impl Core {
             // Sealed with a fresh nonce each time: "changed" is decided on the plain values (and
             // a value saved before sealing was on is sealed now).
             let secrets = self.secrets().await?;
-            let stored = self.store.consumer_props(portal, module.key()).await?;
             let as_wanted = stored
                 .as_deref()
                 .is_some_and(|s| SecretBox::is_sealed(s) == secrets.seals());
